@@ -1,0 +1,1 @@
+//! azlog-hub: sources, router, sink host, checkpoints, CLI.

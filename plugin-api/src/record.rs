@@ -1,0 +1,282 @@
+//! The canonical record: ECS-aligned, ABI-stable, shared by the mapper, the host and every sink.
+//!
+//! A record is `@timestamp` plus an ordered list of fields keyed by their dotted ECS name
+//! (`event.action`, `user.name`, `azure.signinlogs.properties.app_id`, ...). The list is kept
+//! sorted by key (byte order) with unique keys, so lookups are binary searches and every
+//! dotted prefix forms one contiguous run, which lets [`crate::ecs`] print nested JSON in one
+//! pass. No key is a dotted prefix of another key (`a.b` and `a.b.c` never coexist).
+//!
+//! The types are `#[repr(C)]` + `StableAbi`, so a `&[Record]` crosses the plugin boundary as
+//! it is: no per-record re-serialisation.
+use abi_stable::std_types::{RString, RVec};
+use abi_stable::StableAbi;
+
+/// A field value. Lists hold strings (ECS `event.category`, `event.type`, `related.ip`);
+/// anything nested that the schema keeps whole travels as JSON text in [`Value::Json`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(RString),
+    List(RVec<RString>),
+    /// Raw, valid JSON text (an object or array kept verbatim from the source).
+    Json(RString),
+}
+
+impl Value {
+    /// The value as a string slice, when it is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The value as an integer, when it is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Renders the value as flat text, for formats without nesting (CEF, LEEF).
+    /// Lists are joined with `,`; JSON stays JSON text; `Null` is empty.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        self.write_text(&mut out);
+        out
+    }
+
+    /// Appends the flat-text rendering of the value (see [`Value::to_text`]) to `out`.
+    pub fn write_text(&self, out: &mut String) {
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.push_str(itoa_buf(*i).as_str()),
+            Value::Float(f) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{f}");
+            }
+            Value::Str(s) | Value::Json(s) => out.push_str(s),
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(item);
+                }
+            }
+        }
+    }
+}
+
+fn itoa_buf(i: i64) -> String {
+    i.to_string()
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(RString::from(s))
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(RString::from(s))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+/// One field: its dotted ECS key and its value.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct Field {
+    pub key: RString,
+    pub value: Value,
+}
+
+/// Where a record came from. Never exported to a SIEM; used for acks, checkpoints and
+/// dead letters.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Default)]
+pub struct Position {
+    /// The source kind and name: `eventhubs:<namespace>/<hub>/<cg>`, `kafka:<topic>`,
+    /// `wad:<account>/<table>`, `file:<path>`.
+    pub source: RString,
+    /// Partition id (Event Hubs, Kafka), PartitionKey (WAD), or empty for files.
+    pub partition: RString,
+    /// Offset as the source spells it (Event Hubs offsets are strings); the line number for files.
+    pub offset: RString,
+    /// Sequence number (Event Hubs), offset (Kafka), line number (files); -1 when unknown.
+    pub sequence: i64,
+    /// Index of the record inside its event's `{"records":[...]}` envelope (0 for bare records).
+    pub index: u32,
+}
+
+/// The canonical record. See the module docs for the invariants of `fields`.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Default)]
+pub struct Record {
+    /// `@timestamp`: event time, UTC, nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// Every other field, sorted by key, unique, prefix-free.
+    pub fields: RVec<Field>,
+    /// `event.original`: the raw JSON of the record as it arrived (after sanitizing).
+    pub original: RString,
+    /// Source position; never exported.
+    pub position: Position,
+}
+
+impl Record {
+    /// Looks a field up by its dotted key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields
+            .binary_search_by(|f| f.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.fields[i].value)
+    }
+
+    /// Looks a string field up by its dotted key.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// Looks an integer field up by its dotted key.
+    pub fn get_i64(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(Value::as_i64)
+    }
+
+    /// Builds a record from fields in any order. Later duplicates of a key replace earlier
+    /// ones; a key that is a dotted prefix of another key is renamed to `<key>._value` so
+    /// the nesting invariant holds.
+    pub fn from_fields(
+        timestamp_ns: i64,
+        mut fields: Vec<Field>,
+        original: RString,
+        position: Position,
+    ) -> Record {
+        normalize_fields(&mut fields);
+        Record {
+            timestamp_ns,
+            fields: RVec::from(fields),
+            original,
+            position,
+        }
+    }
+
+    /// Inserts or replaces one field, keeping the invariants.
+    pub fn set(&mut self, key: &str, value: Value) {
+        match self.fields.binary_search_by(|f| f.key.as_str().cmp(key)) {
+            Ok(i) => self.fields[i].value = value,
+            Err(_) => {
+                let mut fields: Vec<Field> = std::mem::take(&mut self.fields).into_vec();
+                fields.push(Field {
+                    key: RString::from(key),
+                    value,
+                });
+                normalize_fields(&mut fields);
+                self.fields = RVec::from(fields);
+            }
+        }
+    }
+}
+
+/// Sorts by key, removes duplicate keys (the last one pushed wins), and renames a key that
+/// is a dotted prefix of a later key to `<key>._value`.
+pub fn normalize_fields(fields: &mut Vec<Field>) {
+    // Stable sort keeps push order among equal keys, so the last of a run is the newest.
+    fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    let mut out: Vec<Field> = Vec::with_capacity(fields.len());
+    for f in fields.drain(..) {
+        if let Some(last) = out.last_mut() {
+            if last.key == f.key {
+                *last = f;
+                continue;
+            }
+        }
+        out.push(f);
+    }
+    // Prefix conflicts: in sorted order a prefix `a.b` sits right before its `a.b.` group.
+    let mut renamed = false;
+    for i in 0..out.len().saturating_sub(1) {
+        let (k, next) = (out[i].key.as_str(), out[i + 1].key.as_str());
+        if next.len() > k.len() && next.starts_with(k) && next.as_bytes()[k.len()] == b'.' {
+            let new_key = format!("{k}._value");
+            out[i].key = RString::from(new_key);
+            renamed = true;
+        }
+    }
+    if renamed {
+        out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    }
+    *fields = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(k: &str, v: Value) -> Field {
+        Field {
+            key: RString::from(k),
+            value: v,
+        }
+    }
+
+    #[test]
+    fn fields_are_sorted_unique_and_prefix_free() {
+        let r = Record::from_fields(
+            0,
+            vec![
+                f("user.name", "b".into()),
+                f("event.action", "x".into()),
+                f("user.name", "c".into()),
+                f("a.b", 1.into()),
+                f("a.b.c", 2.into()),
+            ],
+            RString::new(),
+            Position::default(),
+        );
+        let keys: Vec<&str> = r.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a.b._value", "a.b.c", "event.action", "user.name"]);
+        assert_eq!(r.get_str("user.name"), Some("c"));
+        assert_eq!(r.get_i64("a.b._value"), Some(1));
+        assert_eq!(r.get("missing"), None);
+    }
+
+    #[test]
+    fn set_inserts_and_replaces() {
+        let mut r = Record::default();
+        r.set("b", "1".into());
+        r.set("a", "2".into());
+        r.set("b", "3".into());
+        let keys: Vec<&str> = r.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(r.get_str("b"), Some("3"));
+    }
+
+    #[test]
+    fn text_rendering() {
+        assert_eq!(
+            Value::List(RVec::from(vec![RString::from("a"), RString::from("b")])).to_text(),
+            "a,b"
+        );
+        assert_eq!(Value::Int(-5).to_text(), "-5");
+        assert_eq!(Value::Null.to_text(), "");
+    }
+}
