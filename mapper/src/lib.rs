@@ -1,1 +1,11 @@
 //! Envelope decoding, schema tables and the mapper: raw bytes in, canonical records out.
+//!
+//! - [`envelope`]: splits event bodies and files (`{"records":[...]}`, NDJSON, arrays, bare
+//!   objects, BOM) into single raw records, streaming; sanitizers for known-bad JSON.
+//! - [`schema`]: loads and checks the schema tables (`schemas/*.toml`, see docs/schema-tables.md)
+//!   and compiles them into a plan.
+//! - [`convert`]: the value conversions the tables name (timestamps, IPs, resource ids, ...).
+//! - [`winxml`]: Windows event XML (`<Event>`) into a tree the tables can address with `$xml`.
+//! - [`mapper`]: runs the plan over one raw record and builds the canonical [`Record`].
+//! - [`deadletter`]: the dead-letter store (NDJSON, reason + position + raw bytes).
+pub use azlog_plugin_api::{Field, Position, Record, Value};

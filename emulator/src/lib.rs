@@ -1,0 +1,1 @@
+//! azlog-emulator
