@@ -9,3 +9,12 @@
 //! - [`mapper`]: runs the plan over one raw record and builds the canonical [`Record`].
 //! - [`deadletter`]: the dead-letter store (NDJSON, reason + position + raw bytes).
 pub use azlog_plugin_api::{Field, Position, Record, Value};
+
+pub mod convert;
+pub mod deadletter;
+pub mod envelope;
+pub mod mapper;
+pub mod schema;
+pub mod winxml;
+
+pub use mapper::{MapError, MapInput, Mapper};

@@ -1,0 +1,1 @@
+//! Value conversions named by schema tables (see docs/schema-tables.md).

@@ -1,0 +1,1 @@
+//! Loading, checking and compiling schema tables into a plan.
