@@ -1,1 +1,938 @@
-//! Envelope decoding.
+//! Envelope decoding: splits event bodies and files into single raw records, streaming.
+//!
+//! Accepted shapes, in one stream or mixed: `{"records":[...]}` envelopes (many records per
+//! event), bare record objects, NDJSON (or any whitespace-separated sequence of values), and
+//! JSON arrays; a UTF-8 BOM anywhere a value may start. The splitter is a byte-level scanner
+//! that tracks strings and nesting, so it never holds more than one record in memory, however
+//! large the file (a 10 GB `{"records":[...]}` file streams record by record).
+//!
+//! Sanitizers fix two kinds of broken JSON that Azure services really emit; each is on by
+//! default, can be switched off, and is counted:
+//! - raw control characters (newlines, tabs) inside strings → escaped (`\n`, `\u0001`);
+//! - single-quoted pseudo-JSON (`{'a': 'b', 'c': True}`) → double quotes, Python literals
+//!   `True`/`False`/`None` → `true`/`false`/`null`.
+//!
+//! Input that is not JSON at all (a garbage line) comes out as a [`RawRecord`] with an
+//! `error`, so it can be dead-lettered with its position; the scanner then resynchronises at
+//! the next line.
+use std::io::{self, BufRead};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Sanitizer switches and limits.
+#[derive(Clone, Debug)]
+pub struct EnvelopeConfig {
+    /// Escape raw control characters inside strings.
+    pub fix_control_chars: bool,
+    /// Turn single-quoted pseudo-JSON into JSON.
+    pub fix_single_quotes: bool,
+    /// A record larger than this is cut and dead-lettered (its first bytes kept).
+    pub max_record_bytes: usize,
+}
+
+impl Default for EnvelopeConfig {
+    fn default() -> Self {
+        EnvelopeConfig {
+            fix_control_chars: true,
+            fix_single_quotes: true,
+            max_record_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Counters, shared across threads.
+#[derive(Debug, Default)]
+pub struct EnvelopeStats {
+    /// Records split out (good or bad).
+    pub records: AtomicU64,
+    /// Records whose raw control characters were escaped.
+    pub fixed_control_chars: AtomicU64,
+    /// Records converted from single-quoted pseudo-JSON.
+    pub fixed_single_quotes: AtomicU64,
+    /// Envelopes (`{"records":[...]}` objects) seen.
+    pub envelopes: AtomicU64,
+    /// Pieces that could not be split into a record (garbage, truncation, oversize).
+    pub bad: AtomicU64,
+}
+
+/// One record split out of the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    /// The record's JSON bytes after sanitizing (or the raw bytes of a bad piece).
+    pub json: Vec<u8>,
+    /// 1-based line where the record starts (files) or where it sits in the body.
+    pub line: u64,
+    /// Index of the record in its envelope or array (0 for bare records).
+    pub index: u32,
+    /// Why this piece is not a record; `None` for a record the mapper should try.
+    pub error: Option<String>,
+}
+
+/// How much of an oversize or garbage piece is kept for the dead-letter store.
+const KEEP_BAD_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Between top-level values.
+    Top,
+    /// Scanning a value into `buf`.
+    Value,
+    /// Inside an array of records (envelope `records` array or a top-level array), between
+    /// elements. The array's elements live at `list_depth`.
+    List,
+    /// After an envelope's `records` array: skipping the rest of the envelope object.
+    EnvelopeTail,
+    /// Skipping a garbage line.
+    Garbage,
+}
+
+/// The streaming splitter. Wrap any `BufRead` (a file, stdin, or a `&[u8]` event body).
+pub struct RecordReader<R> {
+    input: R,
+    cfg: EnvelopeConfig,
+    mode: Mode,
+    /// Current nesting depth (objects + arrays).
+    depth: u32,
+    /// Depth of elements of the list being split (1: top-level array; 2: envelope records).
+    list_depth: u32,
+    /// The value in `buf` is a top-level object (candidate envelope).
+    top_object: bool,
+    /// Keys seen so far in the top-level object (only the first matters).
+    in_string: bool,
+    /// Inside a single-quoted string being rewritten.
+    in_sq_string: bool,
+    escape: bool,
+    buf: Vec<u8>,
+    fixed_ctrl: bool,
+    fixed_sq: bool,
+    oversize: bool,
+    line: u64,
+    start_line: u64,
+    index: u32,
+    /// The value being scanned is a scalar (ends at a delimiter, not a bracket).
+    scalar: bool,
+    ready: std::collections::VecDeque<RawRecord>,
+    eof: bool,
+    stats: std::sync::Arc<EnvelopeStats>,
+}
+
+impl<R: BufRead> RecordReader<R> {
+    /// A reader with its own counters.
+    pub fn new(input: R, cfg: EnvelopeConfig) -> Self {
+        Self::with_stats(input, cfg, Default::default())
+    }
+
+    /// A reader that adds to shared counters.
+    pub fn with_stats(input: R, cfg: EnvelopeConfig, stats: std::sync::Arc<EnvelopeStats>) -> Self {
+        RecordReader {
+            input,
+            cfg,
+            mode: Mode::Top,
+            depth: 0,
+            list_depth: 0,
+            top_object: false,
+            in_string: false,
+            in_sq_string: false,
+            escape: false,
+            buf: Vec::with_capacity(4096),
+            fixed_ctrl: false,
+            fixed_sq: false,
+            oversize: false,
+            line: 1,
+            start_line: 1,
+            index: 0,
+            scalar: false,
+            ready: Default::default(),
+            eof: false,
+            stats,
+        }
+    }
+
+    /// The counters this reader adds to.
+    pub fn stats(&self) -> &EnvelopeStats {
+        &self.stats
+    }
+
+    fn push_byte(&mut self, b: u8) {
+        if self.buf.len() < self.cfg.max_record_bytes {
+            self.buf.push(b);
+        } else {
+            self.oversize = true;
+        }
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.push_byte(x);
+        }
+    }
+
+    fn begin_value(&mut self, index: u32) {
+        self.buf.clear();
+        self.fixed_ctrl = false;
+        self.fixed_sq = false;
+        self.oversize = false;
+        self.in_string = false;
+        self.in_sq_string = false;
+        self.escape = false;
+        self.scalar = false;
+        self.start_line = self.line;
+        self.index = index;
+        self.mode = Mode::Value;
+    }
+
+    /// The value in `buf` is complete.
+    fn finish_value(&mut self) {
+        let in_list = self.list_depth > 0;
+        if !in_list && self.top_object && !self.oversize && looks_like_late_envelope(&self.buf) {
+            // `{"a":..,"records":[...]}`: the records key was not first, so the object was
+            // buffered whole; split it now.
+            self.split_buffered_envelope();
+        } else {
+            let mut json = std::mem::take(&mut self.buf);
+            if self.fixed_sq {
+                json = fix_python_literals(&json);
+            }
+            let error = if self.oversize {
+                json.truncate(KEEP_BAD_BYTES);
+                Some(format!(
+                    "record exceeds the {} byte limit (first {} bytes kept)",
+                    self.cfg.max_record_bytes,
+                    json.len()
+                ))
+            } else {
+                None
+            };
+            self.emit(json, self.start_line, self.index, error);
+            if self.fixed_ctrl {
+                self.stats
+                    .fixed_control_chars
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if self.fixed_sq {
+                self.stats
+                    .fixed_single_quotes
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.top_object = false;
+        self.mode = if in_list { Mode::List } else { Mode::Top };
+        if in_list {
+            self.index += 1;
+        }
+    }
+
+    fn emit(&mut self, json: Vec<u8>, line: u64, index: u32, error: Option<String>) {
+        // A multi-line (pretty-printed) record becomes one line, so `event.original` stays
+        // safe for line-oriented outputs (NDJSON files, HEC, Kafka values).
+        let json = if error.is_none() {
+            compact_multiline(json)
+        } else {
+            json
+        };
+        self.stats.records.fetch_add(1, Ordering::Relaxed);
+        if error.is_some() {
+            self.stats.bad.fetch_add(1, Ordering::Relaxed);
+        }
+        self.ready.push_back(RawRecord {
+            json,
+            line,
+            index,
+            error,
+        });
+    }
+
+    fn split_buffered_envelope(&mut self) {
+        #[derive(serde::Deserialize)]
+        struct Env<'a> {
+            #[serde(borrow)]
+            records: Vec<&'a serde_json::value::RawValue>,
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let line = self.start_line;
+        match serde_json::from_slice::<Env>(&buf) {
+            Ok(env) => {
+                self.stats.envelopes.fetch_add(1, Ordering::Relaxed);
+                for (i, r) in env.records.iter().enumerate() {
+                    let index = u32::try_from(i).unwrap_or(u32::MAX);
+                    self.emit(r.get().as_bytes().to_vec(), line, index, None);
+                }
+            }
+            // Not an envelope after all (or broken): hand it on as one record; the mapper
+            // reports what is wrong with it.
+            Err(_) => self.emit(buf, line, 0, None),
+        }
+    }
+
+    /// Feeds one byte through the state machine.
+    fn step(&mut self, b: u8) {
+        if b == b'\n' {
+            self.line += 1;
+        }
+        match self.mode {
+            Mode::Top => self.step_top(b),
+            Mode::List => self.step_list(b),
+            Mode::Value => self.step_value(b),
+            Mode::EnvelopeTail => self.step_tail(b),
+            Mode::Garbage => {
+                if b == b'\n' {
+                    let junk = std::mem::take(&mut self.buf);
+                    self.emit_garbage(junk);
+                    self.mode = Mode::Top;
+                } else if self.buf.len() < KEEP_BAD_BYTES {
+                    self.buf.push(b);
+                }
+            }
+        }
+    }
+
+    fn emit_garbage(&mut self, junk: Vec<u8>) {
+        let junk_trimmed = trim_ascii(&junk);
+        if junk_trimmed.is_empty() {
+            return;
+        }
+        let preview: String =
+            String::from_utf8_lossy(&junk_trimmed[..junk_trimmed.len().min(40)]).into_owned();
+        let line = self.start_line;
+        self.emit(
+            junk_trimmed.to_vec(),
+            line,
+            0,
+            Some(format!("not JSON: line starts with {preview:?}")),
+        );
+    }
+
+    fn step_top(&mut self, b: u8) {
+        match b {
+            // Whitespace, separators, and the bytes of a UTF-8 BOM (concatenated files).
+            b' ' | b'\t' | b'\r' | b'\n' | b',' | 0xEF | 0xBB | 0xBF => {}
+            b'{' => {
+                self.begin_value(0);
+                self.top_object = true;
+                self.step_value(b);
+            }
+            b'[' => {
+                self.depth = 1;
+                self.list_depth = 1;
+                self.index = 0;
+                self.mode = Mode::List;
+            }
+            _ => {
+                self.buf.clear();
+                self.buf.push(b);
+                self.start_line = self.line;
+                self.mode = Mode::Garbage;
+            }
+        }
+    }
+
+    fn step_list(&mut self, b: u8) {
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' | b',' => {}
+            b']' => {
+                self.depth -= 1;
+                if self.list_depth == 2 {
+                    self.mode = Mode::EnvelopeTail;
+                } else {
+                    self.mode = Mode::Top;
+                }
+                self.list_depth = 0;
+            }
+            _ => {
+                let index = self.index;
+                self.begin_value(index);
+                self.scalar = !matches!(b, b'{' | b'[' | b'"' | b'\'');
+                self.step_value(b);
+            }
+        }
+    }
+
+    fn step_tail(&mut self, b: u8) {
+        // Skip the rest of the envelope object, honouring strings.
+        if self.in_string {
+            if self.escape {
+                self.escape = false;
+            } else if b == b'\\' {
+                self.escape = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            return;
+        }
+        match b {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    self.mode = Mode::Top;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn step_value(&mut self, b: u8) {
+        if self.in_string || self.in_sq_string {
+            self.step_string(b);
+            return;
+        }
+        let base = self.list_depth;
+        if self.scalar {
+            // Scalars inside a list end at a delimiter at the list's depth.
+            if matches!(b, b',' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+                self.finish_value();
+                if b == b']' {
+                    self.step_list(b);
+                }
+                return;
+            }
+            if b == b'"' {
+                self.in_string = true;
+            }
+            self.push_byte(b);
+            return;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                self.push_byte(b);
+                // A top-level string value (not in a list) is itself complete at its end quote.
+            }
+            b'\'' if self.cfg.fix_single_quotes => {
+                self.in_sq_string = true;
+                self.fixed_sq = true;
+                self.push_byte(b'"');
+            }
+            b'{' | b'[' => {
+                self.depth += 1;
+                self.push_byte(b);
+                if b == b'[' && self.top_object && self.depth == 2 && is_envelope_prefix(&self.buf)
+                {
+                    // `{"records":[` — switch to splitting the records one by one.
+                    self.stats.envelopes.fetch_add(1, Ordering::Relaxed);
+                    self.buf.clear();
+                    self.top_object = false;
+                    self.list_depth = 2;
+                    self.index = 0;
+                    self.mode = Mode::List;
+                }
+            }
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                self.push_byte(b);
+                if self.depth == base {
+                    self.finish_value();
+                }
+            }
+            _ => self.push_byte(b),
+        }
+    }
+
+    fn step_string(&mut self, b: u8) {
+        let single = self.in_sq_string;
+        if self.escape {
+            self.escape = false;
+            if single && b == b'\'' {
+                // `\'` inside a single-quoted string is a plain quote in JSON.
+                self.buf.pop();
+                self.push_byte(b'\'');
+            } else {
+                self.push_byte(b);
+            }
+            return;
+        }
+        match b {
+            b'\\' => {
+                self.escape = true;
+                self.push_byte(b);
+            }
+            b'"' if single => self.push_bytes(b"\\\""),
+            b'\'' if single => {
+                self.in_sq_string = false;
+                self.push_byte(b'"');
+                self.end_of_string_scalar();
+            }
+            b'"' => {
+                self.in_string = false;
+                self.push_byte(b);
+                self.end_of_string_scalar();
+            }
+            0..=0x1f if self.cfg.fix_control_chars => {
+                self.fixed_ctrl = true;
+                match b {
+                    b'\n' => self.push_bytes(b"\\n"),
+                    b'\r' => self.push_bytes(b"\\r"),
+                    b'\t' => self.push_bytes(b"\\t"),
+                    _ => {
+                        const HEX: &[u8; 16] = b"0123456789abcdef";
+                        self.push_bytes(&[
+                            b'\\',
+                            b'u',
+                            b'0',
+                            b'0',
+                            HEX[(b >> 4) as usize],
+                            HEX[(b & 15) as usize],
+                        ]);
+                    }
+                }
+            }
+            _ => self.push_byte(b),
+        }
+    }
+
+    /// A string that is a whole list element ends the element.
+    fn end_of_string_scalar(&mut self) {
+        if self.depth == self.list_depth && self.list_depth > 0 && !self.scalar {
+            self.finish_value();
+        }
+    }
+
+    /// Input ended: flush what is pending.
+    fn finish_input(&mut self) {
+        match self.mode {
+            Mode::Top | Mode::EnvelopeTail => {}
+            Mode::Garbage => {
+                let junk = std::mem::take(&mut self.buf);
+                self.emit_garbage(junk);
+            }
+            Mode::List => {
+                // A records array that never closed: the records before were complete.
+            }
+            Mode::Value => {
+                if self.scalar {
+                    self.finish_value();
+                } else {
+                    let mut raw = std::mem::take(&mut self.buf);
+                    raw.truncate(KEEP_BAD_BYTES);
+                    let (line, index) = (self.start_line, self.index);
+                    self.emit(
+                        raw,
+                        line,
+                        index,
+                        Some("truncated: input ended inside a JSON value".into()),
+                    );
+                }
+            }
+        }
+        self.mode = Mode::Top;
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        while self.ready.is_empty() && !self.eof {
+            let chunk = self.input.fill_buf()?;
+            if chunk.is_empty() {
+                self.eof = true;
+                self.finish_input();
+                break;
+            }
+            let chunk = chunk.to_vec();
+            let n = chunk.len();
+            self.consume_chunk(&chunk);
+            self.input.consume(n);
+        }
+        Ok(())
+    }
+
+    fn consume_chunk(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        while i < chunk.len() {
+            // Fast path: copy runs of plain bytes inside a value with one extend.
+            if self.mode == Mode::Value && !self.scalar && !self.escape {
+                let rest = &chunk[i..];
+                let run = if self.in_string {
+                    rest.iter()
+                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                } else if self.in_sq_string {
+                    rest.iter()
+                        .position(|&c| c == b'\'' || c == b'"' || c == b'\\' || c < 0x20)
+                } else {
+                    rest.iter().position(|&c| {
+                        matches!(c, b'"' | b'\'' | b'{' | b'}' | b'[' | b']' | b'\n')
+                    })
+                };
+                let run = run.unwrap_or(rest.len());
+                if run > 0 {
+                    if self.buf.len() + run <= self.cfg.max_record_bytes {
+                        self.buf.extend_from_slice(&rest[..run]);
+                    } else {
+                        self.push_bytes(&rest[..run]);
+                    }
+                    i += run;
+                    continue;
+                }
+            }
+            self.step(chunk[i]);
+            i += 1;
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for RecordReader<R> {
+    type Item = io::Result<RawRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() {
+            if let Err(e) = self.fill() {
+                return Some(Err(e));
+            }
+        }
+        self.ready.pop_front().map(Ok)
+    }
+}
+
+/// Splits one event body (an Event Hubs message, a Kafka record) into records.
+pub fn split_body(
+    body: &[u8],
+    cfg: &EnvelopeConfig,
+    stats: std::sync::Arc<EnvelopeStats>,
+) -> Vec<RawRecord> {
+    let reader = RecordReader::with_stats(body, cfg.clone(), stats);
+    // Reading from a slice cannot fail.
+    reader.filter_map(Result::ok).collect()
+}
+
+/// `{ "records" : [` with any whitespace.
+fn is_envelope_prefix(buf: &[u8]) -> bool {
+    let compact: Vec<u8> = buf
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    compact.eq_ignore_ascii_case(b"{\"records\":[")
+}
+
+/// A buffered top-level object that may hold a `records` array after other keys.
+fn looks_like_late_envelope(buf: &[u8]) -> bool {
+    memchr::memmem::find(buf, b"\"records\"").is_some()
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+/// Removes whitespace outside strings when the record spans several lines. Raw line breaks
+/// inside strings never reach this point (the sanitizer escapes them; without it the record is
+/// invalid anyway and kept as it is), so only insignificant whitespace goes.
+fn compact_multiline(json: Vec<u8>) -> Vec<u8> {
+    if memchr::memchr2(b'\n', b'\r', &json).is_none() {
+        return json;
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_str, mut esc) = (false, false);
+    for &b in &json {
+        if in_str {
+            if b == b'\n' || b == b'\r' {
+                // An unescaped break inside a string: invalid JSON; keep the record untouched.
+                return json;
+            }
+            out.push(b);
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_str = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// Rewrites bare `True`/`False`/`None` outside strings (Python reprs) to JSON literals.
+fn fix_python_literals(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_str, mut esc) = (false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        if in_str {
+            out.push(b);
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_str = true;
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let rest = &json[i..];
+        let mut replaced = false;
+        for (py, js) in [
+            (&b"True"[..], &b"true"[..]),
+            (b"False", b"false"),
+            (b"None", b"null"),
+        ] {
+            if rest.starts_with(py)
+                && !rest
+                    .get(py.len())
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && !out.last().is_some_and(|c| c.is_ascii_alphanumeric())
+            {
+                out.extend_from_slice(js);
+                i += py.len();
+                replaced = true;
+                break;
+            }
+        }
+        if !replaced {
+            out.push(b);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(input: &str) -> Vec<RawRecord> {
+        RecordReader::new(input.as_bytes(), EnvelopeConfig::default())
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    fn jsons(input: &str) -> Vec<String> {
+        split(input)
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.error, None, "{:?}", String::from_utf8_lossy(&r.json));
+                String::from_utf8(r.json).unwrap()
+            })
+            .collect()
+    }
+
+    fn parses(s: &str) -> serde_json::Value {
+        serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    }
+
+    #[test]
+    fn envelope_records_are_split_with_indexes() {
+        let recs = split("{\"records\": [ {\"a\":1}, {\"b\":{\"c\":[1,2]}} ,{\"d\":\"}]\"} ]}");
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0].json, b"{\"a\":1}");
+        assert_eq!(recs[1].json, b"{\"b\":{\"c\":[1,2]}}");
+        assert_eq!(recs[2].json, b"{\"d\":\"}]\"}");
+        assert_eq!(recs.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn envelopes_in_ndjson_and_bare_objects_mix() {
+        let out =
+            jsons("{\"records\":[{\"a\":1}]}\n{\"b\":2}\n\n{\"records\":[{\"c\":3},{\"d\":4}]}\n");
+        assert_eq!(out, ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}", "{\"d\":4}"]);
+    }
+
+    #[test]
+    fn records_key_not_first_is_still_an_envelope() {
+        let out = jsons("{\"version\":\"1\", \"records\":[{\"a\":1},{\"b\":2}]}");
+        assert_eq!(out, ["{\"a\":1}", "{\"b\":2}"]);
+    }
+
+    #[test]
+    fn a_field_named_records_that_is_no_array_stays_a_record() {
+        let out = jsons("{\"x\":1,\"records\":5}");
+        assert_eq!(out, ["{\"x\":1,\"records\":5}"]);
+    }
+
+    #[test]
+    fn envelope_with_trailing_keys_is_read() {
+        let out = jsons("{\"records\":[{\"a\":1}],\"next\":{\"x\":\"]}\"}}\n{\"b\":2}");
+        assert_eq!(out, ["{\"a\":1}", "{\"b\":2}"]);
+    }
+
+    #[test]
+    fn top_level_array_and_bom() {
+        let out = jsons("\u{feff}[{\"a\":1},\n{\"b\":[{}]}]");
+        assert_eq!(out, ["{\"a\":1}", "{\"b\":[{}]}"]);
+    }
+
+    #[test]
+    fn line_numbers_point_at_record_start() {
+        let recs = split("{\"a\":1}\n\n{\"b\":\n2}\n{\"records\":[\n{\"c\":3},\n{\"d\":4}]}");
+        assert_eq!(
+            recs.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [1, 3, 6, 7]
+        );
+    }
+
+    #[test]
+    fn raw_newlines_inside_strings_are_escaped_and_counted() {
+        let reader = RecordReader::new(
+            &b"{\"msg\":\"line1\nline2\tx\x01\"}\n{\"ok\":1}"[..],
+            EnvelopeConfig::default(),
+        );
+        let stats = reader.stats.clone();
+        let recs: Vec<_> = reader.map(|r| r.unwrap()).collect();
+        assert_eq!(recs.len(), 2);
+        let v = parses(std::str::from_utf8(&recs[0].json).unwrap());
+        assert_eq!(v["msg"], "line1\nline2\tx\u{1}");
+        assert_eq!(stats.fixed_control_chars.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn control_char_fix_can_be_switched_off() {
+        let cfg = EnvelopeConfig {
+            fix_control_chars: false,
+            ..Default::default()
+        };
+        let recs: Vec<_> = RecordReader::new(&b"{\"msg\":\"a\nb\"}"[..], cfg)
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(recs.len(), 1);
+        assert!(serde_json::from_slice::<serde_json::Value>(&recs[0].json).is_err());
+    }
+
+    #[test]
+    fn single_quoted_pseudo_json_is_converted_and_counted() {
+        let reader = RecordReader::new(
+            &b"{'time': '2022-01-01T00:00:00Z', 'msg': 'say \"hi\" it\\'s', 'ok': True, 'n': None, 'x': [False, 1]}"[..],
+            EnvelopeConfig::default(),
+        );
+        let stats = reader.stats.clone();
+        let recs: Vec<_> = reader.map(|r| r.unwrap()).collect();
+        assert_eq!(recs.len(), 1);
+        let v = parses(std::str::from_utf8(&recs[0].json).unwrap());
+        assert_eq!(v["msg"], "say \"hi\" it's");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["n"], serde_json::Value::Null);
+        assert_eq!(v["x"][0], false);
+        assert_eq!(stats.fixed_single_quotes.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn python_literals_inside_strings_are_kept() {
+        let out = jsons("{'a': 'True None', 'b': True}");
+        assert_eq!(parses(&out[0])["a"], "True None");
+    }
+
+    #[test]
+    fn single_quote_fix_can_be_switched_off() {
+        let cfg = EnvelopeConfig {
+            fix_single_quotes: false,
+            ..Default::default()
+        };
+        let recs: Vec<_> = RecordReader::new(&b"{'a': 'b'}"[..], cfg)
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(serde_json::from_slice::<serde_json::Value>(&recs[0].json).is_err());
+    }
+
+    #[test]
+    fn garbage_lines_come_out_as_bad_pieces_and_reading_goes_on() {
+        let recs = split("{\"a\":1}\nthis is not json\n{\"b\":2}\n");
+        assert_eq!(recs.len(), 3);
+        assert_eq!(
+            recs[1].error.as_deref(),
+            Some("not JSON: line starts with \"this is not json\"")
+        );
+        assert_eq!(recs[1].line, 2);
+        assert_eq!(recs[2].json, b"{\"b\":2}");
+    }
+
+    #[test]
+    fn truncated_input_is_reported() {
+        let recs = split("{\"a\":1}\n{\"b\":{\"c\":");
+        assert_eq!(recs.len(), 2);
+        assert!(recs[1].error.as_deref().unwrap().starts_with("truncated"));
+        assert_eq!(recs[1].json, b"{\"b\":{\"c\":");
+    }
+
+    #[test]
+    fn oversize_records_are_cut_and_flagged_and_the_next_one_read() {
+        let cfg = EnvelopeConfig {
+            max_record_bytes: 16,
+            ..Default::default()
+        };
+        let input = "{\"records\":[{\"a\":\"0123456789012345678901234567890\"},{\"b\":1}]}";
+        let recs: Vec<_> = RecordReader::new(input.as_bytes(), cfg)
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(recs.len(), 2);
+        assert!(recs[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("exceeds the 16 byte limit"));
+        assert_eq!(recs[1].json, b"{\"b\":1}");
+        assert_eq!(recs[1].error, None);
+    }
+
+    #[test]
+    fn records_over_one_megabyte_pass_whole() {
+        let big = "x".repeat(3 << 20);
+        let input = format!("{{\"records\":[{{\"big\":\"{big}\"}},{{\"n\":2}}]}}");
+        let out = jsons(&input);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].len(), big.len() + 10);
+    }
+
+    #[test]
+    fn streams_across_small_read_chunks() {
+        // A BufReader with a tiny buffer proves records straddle chunk boundaries correctly.
+        let input = "{\"records\":[{\"a\":\"x\\\"y\"},{'b': 'q\nr'}]}\n{\"c\":[1,{\"d\":2}]}";
+        let reader = std::io::BufReader::with_capacity(3, input.as_bytes());
+        let out: Vec<String> = RecordReader::new(reader, EnvelopeConfig::default())
+            .map(|r| String::from_utf8(r.unwrap().json).unwrap())
+            .collect();
+        assert_eq!(
+            out,
+            [
+                "{\"a\":\"x\\\"y\"}",
+                "{\"b\": \"q\\nr\"}",
+                "{\"c\":[1,{\"d\":2}]}"
+            ]
+        );
+    }
+
+    #[test]
+    fn pretty_printed_records_become_one_line_with_strings_intact() {
+        let out = jsons("{\"records\": [\n  {\n    \"a\": \"x  y\",\n    \"b\": [1, 2]\n  },\n  {\"c\": \"q\\\" z\"}\n]}");
+        assert_eq!(
+            out,
+            ["{\"a\":\"x  y\",\"b\":[1,2]}", "{\"c\": \"q\\\" z\"}"]
+        );
+    }
+
+    #[test]
+    fn scalars_in_arrays_are_elements() {
+        let recs = split("[1, \"two\", {\"three\":3}, null]");
+        let out: Vec<_> = recs
+            .iter()
+            .map(|r| String::from_utf8(r.json.clone()).unwrap())
+            .collect();
+        assert_eq!(out, ["1", "\"two\"", "{\"three\":3}", "null"]);
+    }
+
+    #[test]
+    fn split_body_of_an_event() {
+        let stats = std::sync::Arc::new(EnvelopeStats::default());
+        let recs = split_body(
+            b"{\"records\":[{\"a\":1},{\"b\":2}]}",
+            &EnvelopeConfig::default(),
+            stats.clone(),
+        );
+        assert_eq!(recs.len(), 2);
+        assert_eq!(stats.envelopes.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.records.load(Ordering::Relaxed), 2);
+    }
+}

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod deadletter;
 pub mod envelope;
 pub mod mapper;
+pub mod path;
 pub mod schema;
 pub mod winxml;
 

@@ -1,5 +1,24 @@
 //! Runs the compiled plan over one raw record and builds the canonical record.
-use azlog_plugin_api::{Position, Record};
+//!
+//! Per record: the JSON is parsed once into a borrowed tree ([`Node`]); detection walks the
+//! families in priority order, resolving each interned condition path at most once; the
+//! chosen family's fields are resolved, converted and mapped; the payload subtrees are
+//! flattened; `$json` / `$xml` documents are parsed at most once each. Only emitted values
+//! are copied. The fields are sorted once by [`Record::from_fields`].
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
+use std::path::Path;
+
+use abi_stable::std_types::{RString, RVec};
+use azlog_plugin_api::{Field, Position, Record, Value};
+
+use crate::convert;
+use crate::convert::resource::{split_resource_id, ResourceParts};
+use crate::path::Node;
+use crate::schema::plan::{
+    Cond, EmbedKind, FamilyPlan, FieldPlan, PathPlan, Plan, Source, Step, Target, Test,
+};
+use crate::schema::{self, SchemaError, TableSource};
 
 /// One raw record to map.
 #[derive(Debug, Clone)]
@@ -15,18 +34,592 @@ pub struct MapInput<'a> {
 /// Why a record could not be mapped (it then goes to the dead-letter store).
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
+    /// The text is not JSON.
     #[error("invalid JSON: {0}")]
     InvalidJson(String),
+    /// The JSON is not an object.
     #[error("record is not a JSON object (found {0})")]
     NotAnObject(&'static str),
 }
 
 /// The compiled schema tables.
-pub struct Mapper {}
+#[derive(Debug)]
+pub struct Mapper {
+    plan: Plan,
+}
 
 impl Mapper {
+    /// The built-in tables (embedded at compile time).
+    pub fn builtin() -> Result<Mapper, SchemaError> {
+        Mapper::load(None)
+    }
+
+    /// The built-in tables overlaid with the `*.toml` files of `overlay_dir` (`--schemas DIR`):
+    /// a table with the name of a built-in family replaces it, a new name adds a family.
+    pub fn load(overlay_dir: Option<&Path>) -> Result<Mapper, SchemaError> {
+        let mut sources = schema::builtin_sources();
+        if let Some(dir) = overlay_dir {
+            sources.extend(schema::overlay_sources(dir)?);
+        }
+        Mapper::from_sources(sources)
+    }
+
+    /// Compiles the given tables only (no built-ins); for tests and tools.
+    pub fn from_sources(sources: Vec<TableSource>) -> Result<Mapper, SchemaError> {
+        let plan = schema::compile(sources)?;
+        tracing::debug!(families = plan.names.len(), "schema tables compiled");
+        Ok(Mapper { plan })
+    }
+
+    /// Compiles `(file name, TOML text)` pairs only (no built-ins); for tests.
+    pub fn from_tables(tables: &[(&str, &str)]) -> Result<Mapper, SchemaError> {
+        Mapper::from_sources(
+            tables
+                .iter()
+                .map(|(file, text)| TableSource {
+                    file: (*file).to_owned(),
+                    text: Cow::Owned((*text).to_owned()),
+                    overlay: false,
+                })
+                .collect(),
+        )
+    }
+
+    /// Every family name, in detection order, the fallback family last.
+    pub fn family_names(&self) -> Vec<&str> {
+        self.plan.names.iter().map(String::as_str).collect()
+    }
+
+    /// The name of the fallback family (records no table detects).
+    pub fn fallback_name(&self) -> &str {
+        &self.plan.fallback.name
+    }
+
+    /// The compiled plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
     /// Maps one record. `ingested_ns` is the mapping time (`event.ingested`).
-    pub fn map(&self, _input: MapInput<'_>, _ingested_ns: i64) -> Result<Record, MapError> {
-        Err(MapError::NotAnObject("unimplemented"))
+    ///
+    /// Any JSON object maps (unrecognised records go to the fallback family); invalid JSON
+    /// and non-objects are errors for the dead-letter store.
+    pub fn map(&self, input: MapInput<'_>, ingested_ns: i64) -> Result<Record, MapError> {
+        let tree = Node::parse(input.json).map_err(|e| MapError::InvalidJson(e.to_string()))?;
+        if !matches!(tree, Node::Object(_)) {
+            return Err(MapError::NotAnObject(tree.type_name()));
+        }
+        let doc = Doc::new(&self.plan, &tree);
+        let family = self.detect(&doc);
+        // The fields are built in four runs, each sorted by key, then merged so that
+        // `Record::from_fields` finds them sorted. Among equal keys the later run wins
+        // (as if pushed in run order): fixed head < payload < table fields < fixed tail.
+        let mut head: Vec<Field> = Vec::with_capacity(2);
+        if let Some(ds) = &family.dataset {
+            push(&mut head, "event.dataset", Value::from(ds.as_str()));
+        }
+        push(&mut head, "event.kind", Value::from("event"));
+        let mut payload_run: Vec<Field> = Vec::new();
+        if let Some(payload) = &family.payload {
+            payload_run.reserve(48);
+            let mut key = String::with_capacity(128);
+            for (path, base) in &payload.copies {
+                if let Some(node) = doc.resolve(path) {
+                    key.clear();
+                    key.push_str(base);
+                    flatten(node, &mut key, 0, payload.depth, &mut payload_run);
+                }
+            }
+        }
+        sort_run(&mut payload_run);
+        let mut fields: Vec<Field> = Vec::with_capacity(family.emit_order.len());
+        let (ts, ts_raw) = run_fields(&doc, family, &mut fields);
+        let out = merge_runs(merge_runs(head, payload_run), fields);
+
+        let mut tail: Vec<Field> = Vec::with_capacity(6);
+        let timestamp_ns = match ts {
+            Some(ns) => ns,
+            None => {
+                push(&mut tail, "azlog.timestamp_fallback", Value::Bool(true));
+                if let Some(raw) = ts_raw {
+                    push(&mut tail, "azlog.timestamp_raw", Value::from(raw));
+                }
+                input.enqueued_ns.unwrap_or(ingested_ns)
+            }
+        };
+        if let Some(enq) = input.enqueued_ns {
+            push(
+                &mut tail,
+                "event.created",
+                Value::from(convert::rfc3339(enq)),
+            );
+        }
+        push(
+            &mut tail,
+            "event.ingested",
+            Value::from(convert::rfc3339(ingested_ns)),
+        );
+        push(&mut tail, "azlog.family", Value::from(family.name.as_str()));
+        let notes = std::mem::take(&mut *doc.notes.borrow_mut());
+        if !notes.is_empty() {
+            push(
+                &mut tail,
+                "azlog.parse_errors",
+                Value::List(notes.into_iter().map(RString::from).collect::<RVec<_>>()),
+            );
+        }
+        sort_run(&mut tail);
+        let out = merge_runs(out, tail);
+        Ok(Record::from_fields(
+            timestamp_ns,
+            out,
+            RString::from(input.json),
+            input.position,
+        ))
+    }
+
+    /// The family that a record's tree selects.
+    fn detect<'t>(&self, doc: &'t Doc<'t, '_>) -> &FamilyPlan {
+        let index = &self.plan.detect_index;
+        let mut candidate = vec![false; self.plan.families.len()];
+        for &fi in &index.always {
+            if let Some(c) = candidate.get_mut(fi) {
+                *c = true;
+            }
+        }
+        let mut lower = String::new();
+        for (path, values) in &index.keys {
+            let mut mark = |t: &str| {
+                lower.clear();
+                lower.push_str(t);
+                lower.make_ascii_lowercase();
+                for &fi in values.get(lower.as_str()).into_iter().flatten() {
+                    if let Some(c) = candidate.get_mut(fi) {
+                        *c = true;
+                    }
+                }
+            };
+            match doc.cond_node(*path) {
+                Some(Node::Array(items)) => items
+                    .iter()
+                    .filter_map(Node::scalar_text)
+                    .for_each(|t| mark(&t)),
+                Some(n) => {
+                    if let Some(t) = n.scalar_text() {
+                        mark(&t)
+                    }
+                }
+                None => {}
+            }
+        }
+        self.plan
+            .families
+            .iter()
+            .zip(candidate)
+            .filter(|(_, c)| *c)
+            .map(|(f, _)| f)
+            .find(|f| {
+                f.detect
+                    .iter()
+                    .any(|block| block.iter().all(|c| doc.test(c)))
+            })
+            .unwrap_or(&self.plan.fallback)
     }
 }
+
+/// Sorts one run by key, stably (equal keys keep push order).
+fn sort_run(run: &mut [Field]) {
+    if !run
+        .windows(2)
+        .all(|w| w[0].key.as_str() <= w[1].key.as_str())
+    {
+        run.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    }
+}
+
+/// Merges two runs sorted by key; among equal keys those of `a` come first. Runs mostly
+/// interleave in long blocks (the payload's keys share a prefix), so block ends are found
+/// by binary search and moved as blocks.
+fn merge_runs(a: Vec<Field>, b: Vec<Field>) -> Vec<Field> {
+    if b.is_empty() {
+        return a;
+    }
+    if a.is_empty() {
+        return b;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        let Some(b_head) = b.as_slice().first() else {
+            out.extend(a);
+            break;
+        };
+        let n = a
+            .as_slice()
+            .partition_point(|f| f.key.as_str() <= b_head.key.as_str());
+        out.extend(a.by_ref().take(n));
+        let Some(a_head) = a.as_slice().first() else {
+            out.extend(b);
+            break;
+        };
+        let n = b
+            .as_slice()
+            .partition_point(|f| f.key.as_str() < a_head.key.as_str());
+        out.extend(b.by_ref().take(n));
+    }
+    out
+}
+
+fn push(out: &mut Vec<Field>, key: &str, value: Value) {
+    out.push(Field {
+        key: RString::from(key),
+        value,
+    });
+}
+
+/// Evaluates the fields and pushes them to `out` sorted by key (in the family's
+/// `emit_order`); returns the record time (if read) and the unreadable time text.
+fn run_fields<'t>(
+    doc: &'t Doc<'t, '_>,
+    family: &FamilyPlan,
+    out: &mut Vec<Field>,
+) -> (Option<i64>, Option<String>) {
+    let fields = &family.fields;
+    let mut done = vec![false; fields.len()];
+    let mut pending_default: Vec<Option<&Value>> = vec![None; fields.len()];
+    let mut values: Vec<Option<Value>> = vec![None; fields.len()];
+    let mut ts: Option<i64> = None;
+    let mut ts_raw: Option<String> = None;
+    for f in fields {
+        if done[f.group] || !f.when.iter().all(|c| doc.test(c)) {
+            continue;
+        }
+        if f.target == Target::Timestamp {
+            if let Some(ns) = eval_timestamp(doc, f, &mut ts_raw) {
+                ts = Some(ns);
+                done[f.group] = true;
+            }
+            continue;
+        }
+        match eval_field(doc, f) {
+            Some(v) => {
+                values[f.group] = Some(v);
+                done[f.group] = true;
+            }
+            None => {
+                if pending_default[f.group].is_none() {
+                    pending_default[f.group] = f.default.as_ref();
+                }
+            }
+        }
+    }
+    for &g in &family.emit_order {
+        let (Some(f), Some(slot)) = (fields.get(g), values.get_mut(g)) else {
+            continue;
+        };
+        let Target::Key(k) = &f.target else {
+            continue;
+        };
+        if let Some(v) = slot.take() {
+            push(out, k, v);
+        } else if let Some(v) = pending_default[g] {
+            push(out, k, v.clone());
+        }
+    }
+    (ts, ts_raw)
+}
+
+fn eval_timestamp<'t>(
+    doc: &'t Doc<'t, '_>,
+    f: &FieldPlan,
+    raw: &mut Option<String>,
+) -> Option<i64> {
+    let Source::Paths(paths) = &f.source else {
+        return match &f.source {
+            Source::Const(Value::Str(s)) => convert::time::parse_timestamp(s),
+            Source::Const(Value::Int(i)) => convert::time::from_epoch_int(*i),
+            _ => None,
+        };
+    };
+    for path in paths {
+        let Some(node) = doc.resolve(path) else {
+            continue;
+        };
+        if node.is_empty_value() {
+            continue;
+        }
+        let ns = match &f.extract {
+            Some(re) => node
+                .text()
+                .and_then(|t| extract(re, &t).and_then(convert::time::parse_timestamp)),
+            None => convert::timestamp_ns(node),
+        };
+        if ns.is_some() {
+            return ns;
+        }
+        if raw.is_none() {
+            *raw = node.text().map(Cow::into_owned);
+        }
+    }
+    None
+}
+
+fn extract<'s>(re: &regex::Regex, text: &'s str) -> Option<&'s str> {
+    let caps = re.captures(text)?;
+    caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str())
+}
+
+fn eval_field<'t>(doc: &'t Doc<'t, '_>, f: &FieldPlan) -> Option<Value> {
+    let converted = match &f.source {
+        Source::Const(v) => return Some(v.clone()),
+        Source::Paths(paths) => paths.iter().find_map(|path| {
+            let node = doc.resolve(path)?;
+            if node.is_empty_value() {
+                return None;
+            }
+            match &f.extract {
+                Some(re) => {
+                    let text = node.text()?;
+                    let m = extract(re, &text)?;
+                    f.convert.apply(&Node::Str(Cow::Borrowed(m)))
+                }
+                None if f.convert.is_resource_part() => f
+                    .convert
+                    .resource_part(doc.resource_parts(node)?.as_ref().as_ref()),
+                None => f.convert.apply(node),
+            }
+        })?,
+    };
+    Some(match &f.map {
+        None => converted,
+        Some(map) => {
+            let text = converted.to_text();
+            let hit = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+                map.entries.get(text.to_ascii_lowercase().as_str())
+            } else {
+                map.entries.get(text.as_str())
+            };
+            match (hit, &map.default) {
+                (Some(v), _) => v.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => converted,
+            }
+        }
+    })
+}
+
+/// Flattens a payload subtree into dotted keys under `key`.
+fn flatten(node: &Node<'_>, key: &mut String, level: usize, depth: usize, out: &mut Vec<Field>) {
+    let value = match node {
+        Node::Null => return,
+        Node::Object(members) if level < depth => {
+            for (k, v) in members {
+                let len = key.len();
+                key.push('.');
+                push_key_segment(key, k);
+                flatten(v, key, level + 1, depth, out);
+                key.truncate(len);
+            }
+            return;
+        }
+        Node::Object(members) if members.is_empty() => return,
+        Node::Object(_) => Value::Json(RString::from(node.to_json())),
+        Node::Array(items) if items.is_empty() => return,
+        Node::Array(items) if items.iter().all(Node::is_scalar) => Value::List(
+            items
+                .iter()
+                .filter_map(|i| i.scalar_text().map(|t| RString::from(t.as_ref())))
+                .collect::<RVec<_>>(),
+        ),
+        Node::Array(_) => Value::Json(RString::from(node.to_json())),
+        Node::Str(s) => Value::Str(RString::from(s.as_ref())),
+        Node::Int(i) => Value::Int(*i),
+        Node::UInt(u) => Value::Str(RString::from(u.to_string())),
+        Node::Float(f) => Value::Float(*f),
+        Node::Bool(b) => Value::Bool(*b),
+    };
+    push(out, key, value);
+}
+
+/// Appends a source key as one dotted-key segment: `.` → `_`, empty → `_`.
+fn push_key_segment(key: &mut String, seg: &str) {
+    if seg.is_empty() {
+        key.push('_');
+    } else if seg.contains('.') {
+        key.extend(seg.chars().map(|c| if c == '.' { '_' } else { c }));
+    } else {
+        key.push_str(seg);
+    }
+}
+
+/// An embedded document: parsed from a string, or the value itself when it already is an
+/// object or array.
+enum Emb<'t> {
+    Owned(Node<'t>),
+    Ref(&'t Node<'t>),
+}
+
+/// One record being mapped: its tree plus per-record caches.
+struct Doc<'t, 'p> {
+    plan: &'p Plan,
+    root: &'t Node<'t>,
+    embeds: Vec<OnceCell<Option<Emb<'t>>>>,
+    conds: Vec<OnceCell<Option<&'t Node<'t>>>>,
+    roots: Vec<OnceCell<Option<&'t Node<'t>>>>,
+    notes: RefCell<Vec<String>>,
+    /// The last resource id split (by node address) and its parts: the ~5 resource fields
+    /// of a record usually read the same id.
+    resource: OnceCell<(*const Node<'t>, Option<ResourceParts<'t>>)>,
+}
+
+impl<'t, 'p> Doc<'t, 'p> {
+    fn new(plan: &'p Plan, root: &'t Node<'t>) -> Self {
+        Doc {
+            plan,
+            root,
+            embeds: (0..plan.embeds.len()).map(|_| OnceCell::new()).collect(),
+            conds: (0..plan.cond_paths.len())
+                .map(|_| OnceCell::new())
+                .collect(),
+            roots: (0..plan.root_keys.len()).map(|_| OnceCell::new()).collect(),
+            notes: RefCell::new(Vec::new()),
+            resource: OnceCell::new(),
+        }
+    }
+
+    /// The split resource id of a string node (`Some(None)`: not a resource id; `None`:
+    /// not a string). The first node split is cached; other nodes are split each time.
+    fn resource_parts(&'t self, node: &'t Node<'t>) -> Option<Cow<'t, Option<ResourceParts<'t>>>> {
+        let text = node.as_str()?;
+        let (addr, parts) = self
+            .resource
+            .get_or_init(|| (node as *const Node<'t>, split_resource_id(text)));
+        if std::ptr::eq(*addr, node) {
+            Some(Cow::Borrowed(parts))
+        } else {
+            Some(Cow::Owned(split_resource_id(text)))
+        }
+    }
+
+    fn resolve(&'t self, path: &PathPlan) -> Option<&'t Node<'t>> {
+        let mut cur: &'t Node<'t> = match (path.start, path.root_key) {
+            (None, Some(k)) => {
+                let key = self.plan.root_keys.get(k)?;
+                (*self.roots.get(k)?.get_or_init(|| self.root.get(key)))?
+            }
+            (None, None) => self.root,
+            (Some(e), _) => self.embed(e)?,
+        };
+        for step in &path.steps {
+            cur = match step {
+                Step::Key(k) => cur.get(k)?,
+                Step::Index(i) => cur.index(*i)?,
+            };
+        }
+        Some(cur)
+    }
+
+    fn embed(&'t self, id: usize) -> Option<&'t Node<'t>> {
+        let def = self.plan.embeds.get(id)?;
+        let cell = self.embeds.get(id)?;
+        let emb = cell.get_or_init(|| {
+            let base = self.resolve(&def.base)?;
+            match (def.kind, base) {
+                (_, Node::Object(_) | Node::Array(_)) if def.kind == EmbedKind::Json => {
+                    Some(Emb::Ref(base))
+                }
+                (EmbedKind::Json, Node::Str(s)) => match Node::parse(s.as_ref()) {
+                    Ok(n) => Some(Emb::Owned(n)),
+                    Err(e) => {
+                        self.note(format!(
+                            "{}: embedded JSON does not parse: {e}",
+                            def.base.text
+                        ));
+                        None
+                    }
+                },
+                (EmbedKind::Xml, Node::Str(s)) => {
+                    let (n, note) = parse_xml(s.as_ref());
+                    if let Some(note) = note {
+                        self.note(format!("{}: {note}", def.base.text));
+                    }
+                    Some(Emb::Owned(n))
+                }
+                _ => None,
+            }
+        });
+        match emb.as_ref()? {
+            Emb::Owned(n) => Some(n),
+            Emb::Ref(n) => Some(n),
+        }
+    }
+
+    fn note(&self, msg: String) {
+        self.notes.borrow_mut().push(msg);
+    }
+
+    fn cond_node(&'t self, id: usize) -> Option<&'t Node<'t>> {
+        let path = self.plan.cond_paths.get(id)?;
+        *self.conds.get(id)?.get_or_init(|| self.resolve(path))
+    }
+
+    fn test(&'t self, cond: &Cond) -> bool {
+        let node = self.cond_node(cond.path);
+        match &cond.test {
+            Test::Exists(want) => node.is_some_and(|n| !matches!(n, Node::Null)) == *want,
+            Test::Equals(vals) => {
+                any_text(node, |t| vals.iter().any(|v| t.eq_ignore_ascii_case(v)))
+            }
+            Test::NotEquals(vals) => {
+                !any_text(node, |t| vals.iter().any(|v| t.eq_ignore_ascii_case(v)))
+            }
+            Test::Contains(vals) => any_text(node, |t| vals.iter().any(|v| contains_ci(t, v))),
+            Test::StartsWith(vals) => any_text(node, |t| {
+                vals.iter().any(|v| {
+                    t.len() >= v.len() && t.as_bytes()[..v.len()].eq_ignore_ascii_case(v.as_bytes())
+                })
+            }),
+        }
+    }
+}
+
+/// True when the node (a scalar, or any scalar element of an array) satisfies `pred`.
+fn any_text(node: Option<&Node<'_>>, pred: impl Fn(&str) -> bool) -> bool {
+    match node {
+        None => false,
+        Some(Node::Array(items)) => items
+            .iter()
+            .any(|i| i.scalar_text().is_some_and(|t| pred(&t))),
+        Some(n) => n.scalar_text().is_some_and(|t| pred(&t)),
+    }
+}
+
+/// ASCII case-insensitive substring test; `needle` is already lower-case.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    if h.len() < n.len() {
+        return false;
+    }
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+#[cfg(azlog_winxml)]
+fn parse_xml(s: &str) -> (Node<'static>, Option<String>) {
+    let (v, note) = crate::winxml::parse_event(s);
+    (Node::from_value(v), note)
+}
+
+#[cfg(not(azlog_winxml))]
+fn parse_xml(_s: &str) -> (Node<'static>, Option<String>) {
+    (
+        Node::Null,
+        Some("Windows XML support (winxml::parse_event) is not built in".to_owned()),
+    )
+}
+
+#[cfg(test)]
+#[path = "mapper_tests.rs"]
+mod tests;

@@ -1,1 +1,554 @@
 //! Windows event XML (`<Event>`) into a JSON tree addressed with `$xml` in schema paths.
+//!
+//! The tree follows docs/schema-tables.md (`$xml`):
+//!
+//! - the children of the root `<Event>` become the top-level keys (`System`, `EventData`,
+//!   `UserData`, `RenderingInfo`); any other root element (`<EventData>` as carried by
+//!   SecurityEvent rows, a bare `<System>`) becomes a top-level key itself;
+//! - elements become keys, attributes become keys too (`System.Provider.Name`,
+//!   `System.TimeCreated.SystemTime`); an element holding text is that text
+//!   (`System.EventID = "4624"`), and its attributes then sit next to it in the parent as
+//!   `<element>_<attribute>` (`System.EventID_Qualifiers`);
+//! - `<Data Name="X">v</Data>` inside `<EventData>` becomes `EventData.X = "v"`, unnamed
+//!   `<Data>` become the list `EventData.Data`;
+//! - repeated sibling elements become a list; empty elements are `""`;
+//! - namespace prefixes and `xmlns` attributes are dropped.
+//!
+//! The parser never fails: malformed or truncated XML yields what could be read plus a note
+//! saying what went wrong (the mapper stores it in `azlog.parse_errors`). Control characters
+//! (which make real Windows logs invalid XML 1.0) are kept as they are.
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde_json::{Map, Value};
+
+/// One open element while the tree is built.
+struct Frame {
+    /// Local name (namespace prefix removed).
+    name: String,
+    /// Attributes (without `xmlns`), in document order.
+    attrs: Vec<(String, String)>,
+    /// Child elements already closed, as they go into this element's object.
+    children: Map<String, Value>,
+    /// Whether any child element was seen (even one folded away, like a `<Data>`).
+    has_children: bool,
+    /// Text and CDATA content, entity references resolved.
+    text: String,
+}
+
+impl Frame {
+    fn new(name: String, attrs: Vec<(String, String)>) -> Frame {
+        Frame {
+            name,
+            attrs,
+            children: Map::new(),
+            has_children: false,
+            text: String::new(),
+        }
+    }
+
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses one Windows event XML document into the `$xml` tree.
+///
+/// Returns the tree (always an object, possibly empty) and, when the XML was malformed or
+/// truncated, a note describing the first problem; whatever was read before it is kept.
+pub fn parse_event(xml: &str) -> (Value, Option<String>) {
+    let mut reader = Reader::from_str(xml);
+    {
+        let cfg = reader.config_mut();
+        cfg.trim_text(false);
+        cfg.check_end_names = false;
+        cfg.check_comments = false;
+        cfg.expand_empty_elements = false;
+    }
+    let mut root = Map::new();
+    let mut stack: Vec<Frame> = Vec::with_capacity(8);
+    let mut note: Option<String> = None;
+    // Set once the root element is closed: anything after it is ignored.
+    let mut done = false;
+
+    while !done {
+        match reader.read_event() {
+            Ok(Event::Start(start)) => {
+                let frame = open_frame(&start, &mut note);
+                stack.push(frame);
+            }
+            Ok(Event::Empty(start)) => {
+                let frame = open_frame(&start, &mut note);
+                done = close_frame(frame, &mut stack, &mut root);
+            }
+            Ok(Event::End(end)) => {
+                let name = local_name(end.name().as_ref());
+                // Lenient end tags: close up to the matching open element; a stray end tag
+                // that matches nothing open is ignored.
+                if let Some(pos) = stack.iter().rposition(|f| f.name == name) {
+                    while stack.len() > pos {
+                        let Some(frame) = stack.pop() else { break };
+                        if stack.len() > pos && note.is_none() {
+                            note = Some(format!("unclosed <{}> closed by </{}>", frame.name, name));
+                        }
+                        if close_frame(frame, &mut stack, &mut root) {
+                            done = true;
+                        }
+                    }
+                } else if note.is_none() {
+                    note = Some(format!("stray end tag </{name}>"));
+                }
+            }
+            Ok(Event::Text(text)) => {
+                if let Some(frame) = stack.last_mut() {
+                    let raw = String::from_utf8_lossy(text.as_ref());
+                    unescape_into(&raw, &mut frame.text, &mut note);
+                }
+            }
+            Ok(Event::CData(cdata)) => {
+                if let Some(frame) = stack.last_mut() {
+                    frame
+                        .text
+                        .push_str(&String::from_utf8_lossy(cdata.as_ref()));
+                }
+            }
+            Ok(Event::Eof) => {
+                if let Some(open) = stack.first() {
+                    note.get_or_insert_with(|| {
+                        format!("truncated XML: <{}> not closed", open.name)
+                    });
+                }
+                break;
+            }
+            Ok(_) => {} // declarations, comments, processing instructions, doctype
+            Err(err) => {
+                note.get_or_insert_with(|| {
+                    format!("malformed XML at byte {}: {err}", reader.error_position())
+                });
+                break;
+            }
+        }
+    }
+    // Close whatever is still open (truncated or malformed input): keep what was read.
+    while let Some(frame) = stack.pop() {
+        close_frame(frame, &mut stack, &mut root);
+    }
+    (Value::Object(root), note)
+}
+
+/// Builds a frame from a start tag: local name plus attributes (unescaped, `xmlns` dropped).
+fn open_frame(start: &BytesStart<'_>, note: &mut Option<String>) -> Frame {
+    let name = local_name(start.name().as_ref());
+    let mut attrs = Vec::new();
+    for attr in start.attributes().with_checks(false) {
+        match attr {
+            Ok(attr) => {
+                let key = attr.key.as_ref();
+                if key == b"xmlns" || key.starts_with(b"xmlns:") {
+                    continue;
+                }
+                let mut value = String::new();
+                unescape_into(&String::from_utf8_lossy(&attr.value), &mut value, note);
+                attrs.push((local_name(key), value));
+            }
+            Err(err) => {
+                note.get_or_insert_with(|| format!("bad attribute in <{name}>: {err}"));
+                break;
+            }
+        }
+    }
+    Frame::new(name, attrs)
+}
+
+/// Closes `frame` into its parent (or into the root). Returns true when the root element
+/// itself was closed.
+fn close_frame(frame: Frame, stack: &mut [Frame], root: &mut Map<String, Value>) -> bool {
+    match stack.last_mut() {
+        Some(parent) => {
+            parent.has_children = true;
+            if parent.name == "EventData" && frame.name == "Data" {
+                add_data(parent, frame);
+            } else {
+                let name = frame.name.clone();
+                let (value, side_attrs) = finish(frame);
+                for (k, v) in side_attrs {
+                    insert_child(
+                        &mut parent.children,
+                        format!("{name}_{k}"),
+                        Value::String(v),
+                    );
+                }
+                insert_child(&mut parent.children, name, value);
+            }
+            false
+        }
+        None => {
+            if frame.name == "Event" {
+                // The children of <Event> are the top level of the tree.
+                let (value, _) = finish(frame);
+                if let Value::Object(map) = value {
+                    for (k, v) in map {
+                        root.insert(k, v);
+                    }
+                }
+            } else {
+                let name = frame.name.clone();
+                let (value, _) = finish(frame);
+                insert_child(root, name, value);
+            }
+            true
+        }
+    }
+}
+
+/// Folds a `<Data>` element into its `<EventData>` parent.
+fn add_data(parent: &mut Frame, data: Frame) {
+    let text = leaf_text(&data.text);
+    match data.attr("Name") {
+        Some(name) if !name.is_empty() => {
+            insert_child(&mut parent.children, name.to_string(), Value::String(text));
+        }
+        _ => match parent.children.get_mut("Data") {
+            Some(Value::Array(items)) => items.push(Value::String(text)),
+            _ => {
+                parent
+                    .children
+                    .insert("Data".to_string(), Value::Array(vec![Value::String(text)]));
+            }
+        },
+    }
+}
+
+/// The value of a closed element, plus attributes to place next to it in the parent (only
+/// for elements whose value is their text).
+fn finish(frame: Frame) -> (Value, Vec<(String, String)>) {
+    let text = leaf_text(&frame.text);
+    if !frame.has_children && frame.attrs.is_empty() {
+        return (Value::String(text), Vec::new());
+    }
+    if !frame.has_children && !text.is_empty() {
+        // <EventID Qualifiers="0">4624</EventID>: the element is its text.
+        return (Value::String(text), frame.attrs);
+    }
+    let mut map = Map::new();
+    for (k, v) in frame.attrs {
+        map.insert(k, Value::String(v));
+    }
+    for (k, v) in frame.children {
+        insert_child(&mut map, k, v);
+    }
+    if !text.is_empty() {
+        map.insert("#text".to_string(), Value::String(text));
+    }
+    (Value::Object(map), Vec::new())
+}
+
+/// Inserts a child; a repeated key turns into a list of the values.
+fn insert_child(map: &mut Map<String, Value>, key: String, value: Value) {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = std::mem::take(existing);
+            *existing = Value::Array(vec![first, value]);
+        }
+    }
+}
+
+/// Element text: whitespace-only content (pretty-printing) is empty, anything else is kept
+/// exactly.
+fn leaf_text(text: &str) -> String {
+    if text.trim().is_empty() {
+        String::new()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The local part of a possibly prefixed XML name.
+fn local_name(raw: &[u8]) -> String {
+    let local = match raw.iter().rposition(|&b| b == b':') {
+        Some(i) => &raw[i + 1..],
+        None => raw,
+    };
+    String::from_utf8_lossy(local).into_owned()
+}
+
+/// Resolves XML entity and character references leniently: the five predefined entities,
+/// `&#N;` and `&#xH;` (any code point Rust accepts, control characters included). Unknown or
+/// broken references stay as written and leave a note.
+fn unescape_into(raw: &str, out: &mut String, note: &mut Option<String>) {
+    let mut rest = raw;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let resolved = after.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
+            let name = &after[..semi];
+            resolve_entity(name).map(|c| (c, semi))
+        });
+        match resolved {
+            Some((c, semi)) => {
+                out.push(c);
+                rest = &after[semi + 1..];
+            }
+            None => {
+                note.get_or_insert_with(|| {
+                    let end = after
+                        .char_indices()
+                        .nth(10)
+                        .map(|(i, _)| i)
+                        .unwrap_or(after.len());
+                    format!("unknown entity reference &{}", &after[..end])
+                });
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+fn resolve_entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let num = name.strip_prefix('#')?;
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => num.parse::<u32>().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LOGON: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
+  <System>
+    <Provider Name="Microsoft-Windows-Security-Auditing" Guid="{54849625-5478-4994-A5BA-3E3B0328C30D}" />
+    <EventID Qualifiers="0">4624</EventID>
+    <Level>0</Level>
+    <Keywords>0x8020000000000000</Keywords>
+    <TimeCreated SystemTime="2023-03-01T10:11:12.1234567Z" />
+    <Execution ProcessID="636" ThreadID="4512" />
+    <Computer>DC01.contoso.local</Computer>
+    <Security />
+  </System>
+  <EventData>
+    <Data Name="TargetUserName">alice</Data>
+    <Data Name="IpAddress">10.1.2.3</Data>
+    <Data Name="IpPort">50123</Data>
+    <Data Name="LogonType">3</Data>
+    <Data Name="Empty"></Data>
+  </EventData>
+</Event>"#;
+
+    #[test]
+    fn system_and_named_data() {
+        let (tree, note) = parse_event(LOGON);
+        assert_eq!(note, None);
+        assert_eq!(tree["System"]["EventID"], "4624");
+        assert_eq!(tree["System"]["EventID_Qualifiers"], "0");
+        assert_eq!(
+            tree["System"]["Provider"]["Name"],
+            "Microsoft-Windows-Security-Auditing"
+        );
+        assert_eq!(
+            tree["System"]["TimeCreated"]["SystemTime"],
+            "2023-03-01T10:11:12.1234567Z"
+        );
+        assert_eq!(tree["System"]["Execution"]["ProcessID"], "636");
+        assert_eq!(tree["System"]["Security"], "");
+        assert_eq!(tree["System"]["Computer"], "DC01.contoso.local");
+        assert_eq!(tree["EventData"]["TargetUserName"], "alice");
+        assert_eq!(tree["EventData"]["IpPort"], "50123");
+        assert_eq!(tree["EventData"]["Empty"], "");
+        assert!(tree.get("Event").is_none());
+    }
+
+    #[test]
+    fn unnamed_data_is_a_list_and_binary_kept() {
+        let xml = "<Event><System><EventID>7036</EventID></System><EventData>\
+                   <Data>Windows Update</Data><Data>running</Data><Binary>7700</Binary>\
+                   </EventData></Event>";
+        let (tree, note) = parse_event(xml);
+        assert_eq!(note, None);
+        assert_eq!(
+            tree["EventData"]["Data"],
+            json!(["Windows Update", "running"])
+        );
+        assert_eq!(tree["EventData"]["Binary"], "7700");
+        let (single, _) = parse_event("<Event><EventData><Data>one</Data></EventData></Event>");
+        assert_eq!(single["EventData"]["Data"], json!(["one"]));
+    }
+
+    #[test]
+    fn user_data_and_repeated_elements() {
+        let xml = r#"<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
+  <System><EventID>1102</EventID></System>
+  <UserData>
+    <LogFileCleared xmlns="http://manifests.microsoft.com/win/2004/08/windows/eventlog">
+      <SubjectUserName>admin</SubjectUserName>
+      <URL scheme="http">http://crl.example/x.crl</URL>
+      <Item>a</Item><Item>b</Item><Item>c</Item>
+    </LogFileCleared>
+  </UserData>
+</Event>"#;
+        let (tree, note) = parse_event(xml);
+        assert_eq!(note, None);
+        let cleared = &tree["UserData"]["LogFileCleared"];
+        assert_eq!(cleared["SubjectUserName"], "admin");
+        assert_eq!(cleared["URL"], "http://crl.example/x.crl");
+        assert_eq!(cleared["URL_scheme"], "http");
+        assert_eq!(cleared["Item"], json!(["a", "b", "c"]));
+        assert!(cleared.get("xmlns").is_none());
+    }
+
+    #[test]
+    fn entity_and_char_refs() {
+        let xml = "<Event><EventData><Data Name=\"Cmd\">a &amp; b &lt;c&gt; &quot;d&quot; &#65;&#x42;</Data>\
+                   <Data Name=\"Ctl\">x&#3;y</Data><Data Name=\"Odd\">&bogus; z</Data></EventData></Event>";
+        let (tree, note) = parse_event(xml);
+        assert_eq!(tree["EventData"]["Cmd"], "a & b <c> \"d\" AB");
+        assert_eq!(tree["EventData"]["Ctl"], "x\u{3}y");
+        assert_eq!(tree["EventData"]["Odd"], "&bogus; z");
+        assert!(note.unwrap_or_default().contains("&bogus;"));
+    }
+
+    #[test]
+    fn raw_control_characters_are_kept() {
+        let xml = "<Event><EventData><Data Name=\"MinPasswordAge\">\u{3}</Data>\
+                   <Data Name=\"After\">ok</Data></EventData></Event>";
+        let (tree, note) = parse_event(xml);
+        assert_eq!(note, None);
+        assert_eq!(tree["EventData"]["MinPasswordAge"], "\u{3}");
+        assert_eq!(tree["EventData"]["After"], "ok");
+    }
+
+    #[test]
+    fn truncated_xml_keeps_what_was_read() {
+        let cut = &LOGON[..LOGON.find("<Data Name=\"IpPort\"").unwrap_or(LOGON.len()) + 14];
+        let (tree, note) = parse_event(cut);
+        assert_eq!(tree["System"]["EventID"], "4624");
+        assert_eq!(tree["EventData"]["TargetUserName"], "alice");
+        assert_eq!(tree["EventData"]["IpAddress"], "10.1.2.3");
+        let note = note.unwrap_or_default();
+        assert!(
+            note.contains("truncated") || note.contains("malformed"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn garbage_and_empty_input() {
+        let (tree, note) = parse_event("");
+        assert_eq!(tree, json!({}));
+        assert_eq!(note, None);
+        let (tree, note) = parse_event("not xml at all");
+        assert_eq!(tree, json!({}));
+        assert_eq!(note, None);
+        let (tree, note) = parse_event("<Event><System><EventID>1</EventID></Sys></Event>");
+        assert_eq!(tree["System"]["EventID"], "1");
+        assert!(note.is_some());
+    }
+
+    #[test]
+    fn mismatched_end_tags_recover() {
+        let xml = "<Event><System><EventID>4625</EventID><Computer>h1</System>\
+                   <EventData><Data Name=\"A\">1</Data></EventData></Event>";
+        let (tree, note) = parse_event(xml);
+        assert_eq!(tree["System"]["EventID"], "4625");
+        assert_eq!(tree["System"]["Computer"], "h1");
+        assert_eq!(tree["EventData"]["A"], "1");
+        assert!(note.unwrap_or_default().contains("Computer"));
+    }
+
+    #[test]
+    fn security_event_eventdata_root() {
+        let xml = "<EventData xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\">\r\n  \
+                   <Data Name=\"TargetUserName\">bob</Data>\r\n  <Data Name=\"LogonType\">10</Data>\r\n</EventData>";
+        let (tree, note) = parse_event(xml);
+        assert_eq!(note, None);
+        assert_eq!(tree["EventData"]["TargetUserName"], "bob");
+        assert_eq!(tree["EventData"]["LogonType"], "10");
+    }
+
+    #[test]
+    fn prefixed_names_and_cdata() {
+        let xml = "<e:Event xmlns:e=\"urn:x\"><e:System e:Attr=\"v\"><e:Computer><![CDATA[a<b]]></e:Computer></e:System></e:Event>";
+        let (tree, note) = parse_event(xml);
+        assert_eq!(note, None);
+        assert_eq!(tree["System"]["Computer"], "a<b");
+        assert_eq!(tree["System"]["Attr"], "v");
+    }
+
+    #[test]
+    fn rendering_info() {
+        let xml = "<Event><System><EventID>4624</EventID></System><RenderingInfo Culture=\"en-US\">\
+                   <Message>An account was successfully logged on.</Message><Level>Information</Level>\
+                   <Keywords><Keyword>Audit Success</Keyword></Keywords></RenderingInfo></Event>";
+        let (tree, _) = parse_event(xml);
+        assert_eq!(
+            tree["RenderingInfo"]["Message"],
+            "An account was successfully logged on."
+        );
+        assert_eq!(tree["RenderingInfo"]["Culture"], "en-US");
+        assert_eq!(
+            tree["RenderingInfo"]["Keywords"]["Keyword"],
+            "Audit Success"
+        );
+    }
+
+    /// Every event of the real Windows Security samples parses; the control-character file
+    /// too. Read at test time only when the shared samples exist (never copied into the repo).
+    #[test]
+    fn shared_windows_samples_parse() {
+        let dir = std::path::Path::new(
+            "/work/shared/samples/windows-security-xml/from-omerbenamram-evtx-samples",
+        );
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            eprintln!("note: {} not present, skipping", dir.display());
+            return;
+        };
+        let mut events = 0usize;
+        let mut with_ids = 0usize;
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            for chunk in text.split("<Event ").skip(1) {
+                let end = chunk.find("</Event>").map(|i| i + 8).unwrap_or(chunk.len());
+                let xml = format!("<Event {}", &chunk[..end]);
+                let (tree, note) = parse_event(&xml);
+                events += 1;
+                assert_eq!(note, None, "{}: {xml}", entry.path().display());
+                if tree["System"]["EventID"].as_str().is_some()
+                    && tree["System"]["TimeCreated"]["SystemTime"]
+                        .as_str()
+                        .is_some()
+                {
+                    with_ids += 1;
+                }
+                if tree["System"]["EventID"] == "4624" {
+                    assert!(tree["EventData"]["TargetUserName"].is_string());
+                    assert!(tree["EventData"]["LogonType"].is_string());
+                }
+            }
+        }
+        assert!(events > 500, "only {events} events found");
+        assert_eq!(with_ids, events);
+    }
+}

@@ -200,31 +200,35 @@ impl Record {
 /// is a dotted prefix of a later key to `<key>._value`.
 pub fn normalize_fields(fields: &mut Vec<Field>) {
     // Stable sort keeps push order among equal keys, so the last of a run is the newest.
-    fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-    let mut out: Vec<Field> = Vec::with_capacity(fields.len());
-    for f in fields.drain(..) {
-        if let Some(last) = out.last_mut() {
-            if last.key == f.key {
-                *last = f;
-                continue;
-            }
-        }
-        out.push(f);
+    // Already sorted input (the mapper emits sorted fields) costs one pass.
+    if !fields
+        .windows(2)
+        .all(|w| w[0].key.as_str() <= w[1].key.as_str())
+    {
+        fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     }
+    // In place: `later` is removed after its value moved into the kept `earlier` field.
+    fields.dedup_by(|later, earlier| {
+        if later.key == earlier.key {
+            std::mem::swap(&mut later.value, &mut earlier.value);
+            true
+        } else {
+            false
+        }
+    });
     // Prefix conflicts: in sorted order a prefix `a.b` sits right before its `a.b.` group.
     let mut renamed = false;
-    for i in 0..out.len().saturating_sub(1) {
-        let (k, next) = (out[i].key.as_str(), out[i + 1].key.as_str());
+    for i in 0..fields.len().saturating_sub(1) {
+        let (k, next) = (fields[i].key.as_str(), fields[i + 1].key.as_str());
         if next.len() > k.len() && next.starts_with(k) && next.as_bytes()[k.len()] == b'.' {
             let new_key = format!("{k}._value");
-            out[i].key = RString::from(new_key);
+            fields[i].key = RString::from(new_key);
             renamed = true;
         }
     }
     if renamed {
-        out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     }
-    *fields = out;
 }
 
 #[cfg(test)]
@@ -257,6 +261,34 @@ mod tests {
         assert_eq!(r.get_str("user.name"), Some("c"));
         assert_eq!(r.get_i64("a.b._value"), Some(1));
         assert_eq!(r.get("missing"), None);
+    }
+
+    #[test]
+    fn last_of_many_duplicates_wins_sorted_or_not() {
+        for fields in [
+            vec![
+                f("a", 1.into()),
+                f("b", 2.into()),
+                f("b", 3.into()),
+                f("b", 4.into()),
+                f("c", 5.into()),
+            ],
+            vec![
+                f("b", 2.into()),
+                f("c", 5.into()),
+                f("b", 3.into()),
+                f("a", 1.into()),
+                f("b", 4.into()),
+            ],
+        ] {
+            let r = Record::from_fields(0, fields, RString::new(), Position::default());
+            let kv: Vec<(&str, i64)> = r
+                .fields
+                .iter()
+                .map(|f| (f.key.as_str(), f.value.as_i64().unwrap()))
+                .collect();
+            assert_eq!(kv, [("a", 1), ("b", 4), ("c", 5)]);
+        }
     }
 
     #[test]

@@ -1,1 +1,20 @@
-//! Loading, checking and compiling schema tables into a plan.
+//! Loading, checking and compiling schema tables into a plan (see docs/schema-tables.md).
+//!
+//! - [`file`]: the TOML shape (serde, spans kept for error lines);
+//! - [`load`]: built-in and `--schemas DIR` sources, the load-time checks, compilation;
+//! - [`plan`]: the compiled plan the mapper runs;
+//! - [`detect_index`]: the pre-filter of detection by `equals` values;
+//! - [`error`]: errors naming file, line and problem.
+pub mod builtin;
+pub mod detect_index;
+pub mod error;
+pub mod file;
+pub mod load;
+pub mod plan;
+
+pub use error::{Issue, SchemaError};
+pub use load::{builtin_sources, compile, overlay_sources, TableSource};
+pub use plan::Plan;
+
+#[cfg(test)]
+mod tests;

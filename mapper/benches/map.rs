@@ -1,0 +1,169 @@
+//! Mapping throughput vs serde_json parse-only of the same bytes, in the same run.
+//!
+//! Records come from `tests/fixtures/records/` (every `*.json` / `*.ndjson` file: envelopes,
+//! arrays, bare objects or NDJSON), or a few built-in records when that folder is absent.
+//! Besides criterion's own report, a direct timing prints records/s, MB/s and the ratio
+//! (the issue's target: mapping ≥ 50 % of parse-only).
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use azlog_mapper::{MapInput, Mapper, Position};
+use criterion::{black_box, Criterion, Throughput};
+
+const FALLBACK_RECORDS: &[&str] = &[
+    r#"{"time":"2022-08-22T18:07:16.1234567Z","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","operationName":"SecretGet","category":"AuditEvent","resultType":"Success","resultSignature":"OK","durationMs":"12","callerIpAddress":"10.0.0.4:51234","correlationId":"a6a2f0a8-1111-2222-3333-444455556666","identity":{"claim":{"http://schemas.microsoft.com/identity/claims/objectidentifier":"oid-1","appid":"app-1","upn":"alice@contoso.com"}},"properties":{"id":"https://kv1.vault.azure.net/secrets/s1","clientInfo":"azsdk","httpStatusCode":200,"requestUri":"https://kv1.vault.azure.net/secrets/s1?api-version=7.3","isAccessPolicyMatch":true},"level":"Informational","location":"westeurope"}"#,
+    r#"{"time":"8/22/2022 6:07:16 PM","resourceId":"/subscriptions/s1/providers/Microsoft.Authorization/policyAssignments/p","operationName":{"value":"Microsoft.Compute/virtualMachines/write","localizedValue":"Create or Update Virtual Machine"},"category":{"value":"Administrative"},"resultType":"Success","level":"Informational","callerIpAddress":"<CALLER IP ADDRESS>","caller":"bob@contoso.com","properties":{"statusCode":"Created","serviceRequestId":"x","eventCategory":"Administrative","entity":"/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1","message":"Microsoft.Compute/virtualMachines/write","hierarchy":"t/s1"}}"#,
+    r#"{"time":"2022-08-22T18:07:16Z","category":"SignInLogs","operationName":"Sign-in activity","resultType":"50126","resultSignature":"None","durationMs":0,"callerIpAddress":"203.0.113.9","identity":"Alice","Level":4,"location":"DE","properties":{"id":"s1","createdDateTime":"2022-08-22T18:07:16.000Z","userDisplayName":"Alice","userPrincipalName":"alice@contoso.com","appDisplayName":"Azure Portal","ipAddress":"203.0.113.9","status":{"errorCode":50126,"failureReason":"Invalid username or password"},"deviceDetail":{"operatingSystem":"Windows 10","browser":"Edge 104"},"location":{"city":"Berlin","countryOrRegion":"DE","geoCoordinates":{"latitude":52.5,"longitude":13.4}},"riskLevelAggregated":"none","authenticationDetails":[{"authenticationMethod":"Password","succeeded":false}]}}"#,
+];
+
+fn collect_records(dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            collect_records(&p, out);
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let text = text.trim_start_matches('\u{feff}');
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(mut o)) => match o.remove("records") {
+                Some(serde_json::Value::Array(items)) => {
+                    out.extend(items.iter().map(|i| i.to_string()))
+                }
+                Some(other) => {
+                    o.insert("records".into(), other);
+                    out.push(serde_json::Value::Object(o).to_string());
+                }
+                None => out.push(serde_json::Value::Object(o).to_string()),
+            },
+            Ok(serde_json::Value::Array(items)) => out.extend(items.iter().map(|i| i.to_string())),
+            Ok(_) => {}
+            Err(_) => out.extend(
+                text.lines()
+                    .filter(|l| l.trim_start().starts_with('{'))
+                    .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+                    .map(str::to_owned),
+            ),
+        }
+    }
+}
+
+fn records() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+    let mut out = Vec::new();
+    collect_records(&dir, &mut out);
+    out.retain(|r| r.starts_with('{'));
+    if out.is_empty() {
+        eprintln!("no fixtures in {}: using built-in records", dir.display());
+        out = FALLBACK_RECORDS.iter().map(|s| (*s).to_owned()).collect();
+    }
+    out
+}
+
+#[inline(never)]
+fn parse_all(recs: &[String]) -> usize {
+    let mut n = 0;
+    for r in recs {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(r) {
+            n += usize::from(v.is_object());
+            black_box(v);
+        }
+    }
+    n
+}
+
+#[inline(never)]
+fn map_all(mapper: &Mapper, recs: &[String]) -> usize {
+    let mut n = 0;
+    for r in recs {
+        let input = MapInput {
+            json: r,
+            position: Position::default(),
+            enqueued_ns: Some(1_661_191_700_000_000_000),
+        };
+        if let Ok(rec) = mapper.map(input, 1_661_191_800_000_000_000) {
+            n += 1;
+            black_box(rec);
+        }
+    }
+    n
+}
+
+/// Runs `f` repeatedly for about `budget`; returns passes per second.
+fn rate(budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
+    f(); // warm up
+    let start = Instant::now();
+    let mut passes = 0u64;
+    while start.elapsed() < budget {
+        black_box(f());
+        passes += 1;
+    }
+    passes as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let mapper = match Mapper::builtin() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let recs = records();
+    let bytes: usize = recs.iter().map(String::len).sum();
+    let n = recs.len();
+    let mapped = map_all(&mapper, &recs);
+    eprintln!("{n} records, {bytes} bytes, {mapped} map without error");
+
+    // For instruction counters (`valgrind --tool=callgrind --toggle-collect='*map_all*'`):
+    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` runs exactly N passes of one loop and exits.
+    if let Ok(spec) = std::env::var("AZLOG_BENCH_PASSES") {
+        let (what, count) = spec.split_once(':').unwrap_or((spec.as_str(), "1"));
+        let count: usize = count.parse().unwrap_or(1);
+        for _ in 0..count {
+            match what {
+                "parse" => black_box(parse_all(&recs)),
+                _ => black_box(map_all(&mapper, &recs)),
+            };
+        }
+        return;
+    }
+    if std::env::var("AZLOG_BENCH_PROFILE_MAP").is_ok() {
+        // For profilers: only the mapping loop.
+        rate(Duration::from_secs(10), || map_all(&mapper, &recs));
+        return;
+    }
+    // Alternate short rounds and keep each side's best, so load from other processes on a
+    // shared machine distorts the ratio less.
+    let (mut parse, mut map) = (0f64, 0f64);
+    for _ in 0..5 {
+        parse = parse.max(rate(Duration::from_millis(600), || parse_all(&recs)));
+        map = map.max(rate(Duration::from_millis(600), || map_all(&mapper, &recs)));
+    }
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "parse-only (serde_json::Value): {:>10.0} records/s {:>8.1} MB/s",
+        parse * n as f64,
+        parse * mb
+    );
+    println!(
+        "map (parse+detect+fields+Record): {:>8.0} records/s {:>8.1} MB/s",
+        map * n as f64,
+        map * mb
+    );
+    println!("ratio map/parse-only: {:.0} %", 100.0 * map / parse);
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("records");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("serde_json_parse_only", |b| b.iter(|| parse_all(&recs)));
+    g.bench_function("map", |b| b.iter(|| map_all(&mapper, &recs)));
+    g.finish();
+    c.final_summary();
+}

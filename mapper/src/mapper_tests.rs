@@ -1,0 +1,440 @@
+//! End-to-end tests of the mapper over small inline tables.
+use super::*;
+
+const COMMON: &str = r#"
+[family]
+name = "azure.common"
+abstract = true
+dataset = "azure.platformlogs"
+
+[[field]]
+to = "@timestamp"
+from = ["time", "timeStamp", "timestamp", "TimeGenerated", "EventTimeString", "createdDateTime", "activityDateTime"]
+convert = "timestamp"
+
+[[field]]
+to = "cloud.provider"
+value = "azure"
+
+[[field]]
+to = "azure.resource.id"
+from = "resourceId"
+convert = "resource_id"
+
+[[field]]
+to = "azure.resource.group"
+from = "resourceId"
+convert = "resource_group"
+
+[[field]]
+to = "azure.resource.provider"
+from = "resourceId"
+convert = "resource_provider"
+
+[[field]]
+to = "azure.subscription_id"
+from = "resourceId"
+convert = "resource_subscription"
+
+[[field]]
+to = "event.action"
+from = ["operationName.value", "operationName"]
+
+[[field]]
+to = "event.outcome"
+from = ["resultType", "properties.status"]
+map = { succeeded = "success", success = "success", failed = "failure", failure = "failure" }
+map_default = "unknown"
+default = "unknown"
+
+[[field]]
+to = "event.severity"
+from = ["level", "Level"]
+convert = "severity"
+
+[[field]]
+to = "source.ip"
+from = ["callerIpAddress", "properties.clientIP"]
+convert = "ip"
+
+[[field]]
+to = "azure.category"
+from = ["category.value", "category"]
+"#;
+
+const GENERIC: &str = r#"
+[family]
+name = "generic"
+extends = "azure.common"
+fallback = true
+
+[payload]
+to = "azure.platformlogs"
+copy = ["properties"]
+depth = 2
+"#;
+
+const KEYVAULT: &str = r#"
+[family]
+name = "keyvault.audit"
+extends = "azure.common"
+dataset = "azure.keyvault"
+priority = 50
+
+[[detect]]
+when = [
+  { path = "category", equals = ["AuditEvent"] },
+  { path = "resourceId", contains = "/PROVIDERS/MICROSOFT.KEYVAULT/" },
+]
+
+[[field]]
+to = "event.duration"
+from = "durationMs"
+convert = "duration_ms"
+
+[[field]]
+to = "user.id"
+from = ['identity.claim["http://schemas.microsoft.com/identity/claims/objectidentifier"]']
+
+[[field]]
+to = "user.name"
+from = "identity.claim.upn"
+convert = "upn_user"
+
+[[field]]
+to = "user.domain"
+from = "identity.claim.upn"
+convert = "upn_domain"
+
+[[field]]
+to = "http.response.status_code"
+from = "properties.httpStatusCode"
+convert = "int"
+
+[[field]]
+to = "event.category"
+value = ["iam"]
+
+[payload]
+to = "azure.keyvault"
+copy = ["properties", "identity"]
+"#;
+
+const AKS: &str = r#"
+[family]
+name = "aks.kube_audit"
+extends = "azure.common"
+dataset = "azure.aks"
+priority = 40
+
+[[detect]]
+when = [{ path = "category", equals = "kube-audit" }]
+
+[[field]]
+to = "user.name"
+from = "properties.log.$json.user.username"
+
+[[field]]
+to = "event.action"
+from = "properties.log.$json.verb"
+
+[[field]]
+to = "kubernetes.groups"
+from = "properties.log.$json.user.groups"
+convert = "list"
+
+[[field]]
+to = "url.original"
+from = "properties.log.$json.requestURI"
+
+[payload]
+to = "azure.aks"
+copy = ["properties.log.$json"]
+depth = 1
+"#;
+
+fn mapper() -> Mapper {
+    match Mapper::from_tables(&[
+        ("common.toml", COMMON),
+        ("generic.toml", GENERIC),
+        ("keyvault.toml", KEYVAULT),
+        ("aks.toml", AKS),
+    ]) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+const ENQ: i64 = 1_700_000_000_000_000_000;
+const ING: i64 = 1_700_000_100_000_000_000;
+
+fn map(m: &Mapper, json: &str) -> Record {
+    m.map(
+        MapInput {
+            json,
+            position: Position::default(),
+            enqueued_ns: Some(ENQ),
+        },
+        ING,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+fn s(r: &Record, k: &str) -> Option<String> {
+    r.get(k).map(Value::to_text)
+}
+
+const KV_RECORD: &str = r#"{"time":"2022-08-22T18:07:16.1234567Z","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG1/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","operationName":"SecretGet","category":"AuditEvent","resultType":"Success","durationMs":"12","callerIpAddress":"10.0.0.4:51234","identity":{"claim":{"http://schemas.microsoft.com/identity/claims/objectidentifier":"oid-1","upn":"alice@contoso.com"}},"properties":{"id":"https://kv1/secrets/s1","httpStatusCode":200,"requestUri":"x","isAccessPolicyMatch":true,"nested":{"a":{"b":{"c":{"d":1}}}},"list":["a","b"],"objs":[{"x":1}],"empty":null},"level":"Informational"}"#;
+
+#[test]
+fn keyvault_record_maps_end_to_end() {
+    let m = mapper();
+    let r = map(&m, KV_RECORD);
+    assert_eq!(r.timestamp_ns, 1_661_191_636_123_456_700);
+    assert_eq!(s(&r, "azlog.family").as_deref(), Some("keyvault.audit"));
+    assert_eq!(s(&r, "event.dataset").as_deref(), Some("azure.keyvault"));
+    assert_eq!(s(&r, "event.kind").as_deref(), Some("event"));
+    assert_eq!(s(&r, "event.action").as_deref(), Some("SecretGet"));
+    assert_eq!(s(&r, "event.outcome").as_deref(), Some("success"));
+    assert_eq!(r.get("event.severity"), Some(&Value::Int(2)));
+    assert_eq!(r.get("event.duration"), Some(&Value::Int(12_000_000)));
+    assert_eq!(s(&r, "source.ip").as_deref(), Some("10.0.0.4"));
+    assert_eq!(s(&r, "user.id").as_deref(), Some("oid-1"));
+    assert_eq!(s(&r, "user.name").as_deref(), Some("alice"));
+    assert_eq!(s(&r, "user.domain").as_deref(), Some("contoso.com"));
+    assert_eq!(r.get("http.response.status_code"), Some(&Value::Int(200)));
+    assert_eq!(s(&r, "azure.resource.group").as_deref(), Some("RG1"));
+    assert_eq!(
+        s(&r, "azure.resource.provider").as_deref(),
+        Some("microsoft.keyvault")
+    );
+    assert_eq!(s(&r, "azure.subscription_id").as_deref(), Some("S1"));
+    assert_eq!(s(&r, "cloud.provider").as_deref(), Some("azure"));
+    assert_eq!(
+        r.get("event.category"),
+        Some(&Value::List(RVec::from(vec![RString::from("iam")])))
+    );
+    assert_eq!(
+        s(&r, "event.created").as_deref(),
+        Some("2023-11-14T22:13:20.000Z")
+    );
+    assert_eq!(
+        s(&r, "event.ingested").as_deref(),
+        Some("2023-11-14T22:15:00.000Z")
+    );
+    assert_eq!(r.get("azlog.timestamp_fallback"), None);
+    assert_eq!(r.original.as_str(), KV_RECORD);
+    // Payload: flattened to depth 3, dots in keys replaced, arrays, nulls skipped.
+    assert_eq!(
+        r.get("azure.keyvault.properties.httpStatusCode"),
+        Some(&Value::Int(200))
+    );
+    assert_eq!(
+        r.get("azure.keyvault.properties.isAccessPolicyMatch"),
+        Some(&Value::Bool(true))
+    );
+    assert_eq!(
+        r.get("azure.keyvault.properties.nested.a.b"),
+        Some(&Value::Json(RString::from(r#"{"c":{"d":1}}"#)))
+    );
+    assert_eq!(
+        r.get("azure.keyvault.properties.list"),
+        Some(&Value::List(RVec::from(vec![
+            RString::from("a"),
+            RString::from("b")
+        ])))
+    );
+    assert_eq!(
+        r.get("azure.keyvault.properties.objs"),
+        Some(&Value::Json(RString::from(r#"[{"x":1}]"#)))
+    );
+    assert_eq!(r.get("azure.keyvault.properties.empty"), None);
+    assert_eq!(
+        s(&r, "azure.keyvault.identity.claim.http://schemas_microsoft_com/identity/claims/objectidentifier")
+            .as_deref(),
+        Some("oid-1")
+    );
+}
+
+#[test]
+fn unmatched_records_take_the_fallback_family() {
+    let m = mapper();
+    let r = map(
+        &m,
+        r#"{"timeStamp":"8/22/2022 6:07:16 PM","category":"SomethingNew","resultType":"Failed","properties":{"a":{"b":{"c":1}}},"callerIpAddress":"<CALLER IP ADDRESS>"}"#,
+    );
+    assert_eq!(s(&r, "azlog.family").as_deref(), Some("generic"));
+    assert_eq!(
+        s(&r, "event.dataset").as_deref(),
+        Some("azure.platformlogs")
+    );
+    assert_eq!(r.timestamp_ns, 1_661_191_636_000_000_000);
+    assert_eq!(s(&r, "event.outcome").as_deref(), Some("failure"));
+    assert_eq!(r.get("source.ip"), None);
+    assert_eq!(s(&r, "azure.category").as_deref(), Some("SomethingNew"));
+    // depth = 2: properties.a.b is an object at the depth limit → JSON text.
+    assert_eq!(
+        r.get("azure.platformlogs.properties.a.b"),
+        Some(&Value::Json(RString::from(r#"{"c":1}"#)))
+    );
+}
+
+#[test]
+fn unreadable_time_falls_back_to_enqueued_and_is_flagged() {
+    let m = mapper();
+    let r = map(&m, r#"{"time":"yesterday-ish","category":"X"}"#);
+    assert_eq!(r.timestamp_ns, ENQ);
+    assert_eq!(r.get("azlog.timestamp_fallback"), Some(&Value::Bool(true)));
+    assert_eq!(
+        s(&r, "azlog.timestamp_raw").as_deref(),
+        Some("yesterday-ish")
+    );
+
+    // No time at all and no enqueued time: ingest time, no raw text.
+    let r = m
+        .map(
+            MapInput {
+                json: r#"{"category":"X"}"#,
+                position: Position::default(),
+                enqueued_ns: None,
+            },
+            ING,
+        )
+        .unwrap();
+    assert_eq!(r.timestamp_ns, ING);
+    assert_eq!(r.get("azlog.timestamp_fallback"), Some(&Value::Bool(true)));
+    assert_eq!(r.get("azlog.timestamp_raw"), None);
+    assert_eq!(r.get("event.created"), None);
+}
+
+#[test]
+fn bad_first_time_source_tries_the_next() {
+    let m = mapper();
+    let r = map(
+        &m,
+        r#"{"time":"garbage","timeStamp":"2022-08-22T18:07:16Z"}"#,
+    );
+    assert_eq!(r.timestamp_ns, 1_661_191_636_000_000_000);
+    assert_eq!(r.get("azlog.timestamp_fallback"), None);
+}
+
+#[test]
+fn embedded_json_is_parsed_once_and_addressable() {
+    let m = mapper();
+    let log = r#"{\"verb\":\"get\",\"requestURI\":\"/api/v1/pods\",\"user\":{\"username\":\"system:admin\",\"groups\":[\"system:masters\",\"system:authenticated\"]}}"#;
+    let json = format!(
+        r#"{{"time":"2022-08-22T18:07:16Z","category":"kube-audit","properties":{{"log":"{log}"}}}}"#
+    );
+    let r = map(&m, &json);
+    assert_eq!(s(&r, "azlog.family").as_deref(), Some("aks.kube_audit"));
+    assert_eq!(s(&r, "user.name").as_deref(), Some("system:admin"));
+    assert_eq!(s(&r, "event.action").as_deref(), Some("get"));
+    assert_eq!(s(&r, "url.original").as_deref(), Some("/api/v1/pods"));
+    assert_eq!(
+        s(&r, "kubernetes.groups").as_deref(),
+        Some("system:masters,system:authenticated")
+    );
+    // Payload of an embedded document, named after the key before `$json`.
+    assert_eq!(s(&r, "azure.aks.log.verb").as_deref(), Some("get"));
+    assert_eq!(
+        r.get("azure.aks.log.user"),
+        Some(&Value::Json(RString::from(
+            r#"{"username":"system:admin","groups":["system:masters","system:authenticated"]}"#
+        )))
+    );
+    assert_eq!(m.plan().embeds.len(), 1, "one interned $json prefix");
+
+    // Broken embedded JSON: record kept, note added.
+    let r = map(
+        &m,
+        r#"{"category":"kube-audit","properties":{"log":"{not json"}}"#,
+    );
+    assert_eq!(s(&r, "azlog.family").as_deref(), Some("aks.kube_audit"));
+    assert_eq!(r.get("user.name"), None);
+    let notes = s(&r, "azlog.parse_errors").unwrap_or_default();
+    assert!(notes.contains("properties.log"), "{notes}");
+}
+
+#[test]
+fn invalid_json_and_non_objects_are_errors() {
+    let m = mapper();
+    let e = |json: &str| {
+        m.map(
+            MapInput {
+                json,
+                position: Position::default(),
+                enqueued_ns: None,
+            },
+            ING,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(e("{not json").starts_with("invalid JSON"));
+    assert!(e("").starts_with("invalid JSON"));
+    assert_eq!(e("[1,2]"), "record is not a JSON object (found an array)");
+    assert_eq!(e("\"x\""), "record is not a JSON object (found a string)");
+}
+
+#[test]
+fn family_names_in_detection_order_with_fallback_last() {
+    let m = mapper();
+    assert_eq!(
+        m.family_names(),
+        ["keyvault.audit", "aks.kube_audit", "generic"]
+    );
+    assert_eq!(m.fallback_name(), "generic");
+}
+
+#[test]
+fn without_a_fallback_table_a_minimal_record_is_still_produced() {
+    let m = Mapper::from_tables(&[("common.toml", COMMON), ("aks.toml", AKS)]).unwrap();
+    let r = map(
+        &m,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"Other","x":1}"#,
+    );
+    assert_eq!(s(&r, "azlog.family").as_deref(), Some("unmatched"));
+    assert_eq!(r.timestamp_ns, 1_661_191_636_000_000_000);
+    assert_eq!(s(&r, "azure.category").as_deref(), Some("Other"));
+}
+
+#[test]
+fn builtin_tables_load_and_every_fixture_maps() {
+    let m = Mapper::builtin().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!m.family_names().is_empty());
+    // Every JSON object in the record fixtures maps (never dropped), when they exist.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut n = 0;
+    for entry in rd.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let records: Vec<String> = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(o)) => match o.get("records") {
+                Some(serde_json::Value::Array(items)) => {
+                    items.iter().map(|i| i.to_string()).collect()
+                }
+                _ => vec![serde_json::Value::Object(o).to_string()],
+            },
+            Ok(serde_json::Value::Array(items)) => items.iter().map(|i| i.to_string()).collect(),
+            _ => text
+                .lines()
+                .filter(|l| l.trim_start().starts_with('{'))
+                .map(str::to_owned)
+                .collect(),
+        };
+        for rec in records
+            .iter()
+            .filter(|r| serde_json::from_str::<serde_json::Value>(r).is_ok())
+        {
+            let r = map(&m, rec);
+            assert!(r.get("azlog.family").is_some(), "{rec}");
+            assert!(r.timestamp_ns != 0, "{rec}");
+            n += 1;
+        }
+    }
+    assert!(n > 0, "fixtures folder exists but holds no records");
+}

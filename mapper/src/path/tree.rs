@@ -1,0 +1,389 @@
+//! A borrowed JSON tree: strings without escapes point into the source text, objects keep
+//! their members in source order. Parsing into it is cheaper than into `serde_json::Value`
+//! (no map building, no string copies), and the mapper copies only the values it emits.
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// One JSON value, borrowing from the text it was parsed from where it can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// A positive integer above `i64::MAX`.
+    UInt(u64),
+    /// Any other number.
+    Float(f64),
+    /// A string (borrowed when it had no escapes).
+    Str(Cow<'a, str>),
+    /// An array.
+    Array(Vec<Node<'a>>),
+    /// An object, members in source order (duplicates kept; lookups find the first).
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+impl<'a> Node<'a> {
+    /// Parses JSON text into a tree borrowing from `text`.
+    pub fn parse(text: &'a str) -> Result<Node<'a>, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The JSON type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Int(_) | Node::UInt(_) | Node::Float(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Array(_) => "an array",
+            Node::Object(_) => "an object",
+        }
+    }
+
+    /// The string, when the node is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// True for null, `""`, `[]` and `{}`: values a `from` path skips.
+    pub fn is_empty_value(&self) -> bool {
+        match self {
+            Node::Null => true,
+            Node::Str(s) => s.is_empty(),
+            Node::Array(a) => a.is_empty(),
+            Node::Object(o) => o.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// True for strings, numbers and booleans.
+    pub fn is_scalar(&self) -> bool {
+        !matches!(self, Node::Null | Node::Array(_) | Node::Object(_))
+    }
+
+    /// Member lookup: exact key first, then ASCII case-insensitive.
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        match self {
+            Node::Object(members) => {
+                // One pass: an exact match wins at once; the first case-insensitive match is
+                // kept in case no exact one follows. Keys of another length cost one compare.
+                let mut folded = None;
+                let first = key.as_bytes().first().map(u8::to_ascii_lowercase);
+                for (k, v) in members {
+                    if k.len() == key.len()
+                        && k.as_bytes().first().map(u8::to_ascii_lowercase) == first
+                    {
+                        if k.as_bytes() == key.as_bytes() {
+                            return Some(v);
+                        }
+                        if folded.is_none() && k.eq_ignore_ascii_case(key) {
+                            folded = Some(v);
+                        }
+                    }
+                }
+                folded
+            }
+            _ => None,
+        }
+    }
+
+    /// Array element lookup.
+    pub fn index(&self, i: usize) -> Option<&Node<'a>> {
+        match self {
+            Node::Array(items) => items.get(i),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text: strings as they are, numbers and booleans formatted; `None` for
+    /// null, arrays and objects.
+    pub fn scalar_text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Node::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+            Node::Int(i) => Some(Cow::Owned(i.to_string())),
+            Node::UInt(u) => Some(Cow::Owned(u.to_string())),
+            Node::Float(f) => Some(Cow::Owned(format_float(*f))),
+            Node::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Node::Null | Node::Array(_) | Node::Object(_) => None,
+        }
+    }
+
+    /// The value as text: scalars as [`Node::scalar_text`], arrays and objects as compact
+    /// JSON, null as `None`.
+    pub fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Node::Array(_) | Node::Object(_) => Some(Cow::Owned(self.to_json())),
+            _ => self.scalar_text(),
+        }
+    }
+
+    /// Compact JSON text of the node.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends compact JSON text of the node to `out`.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Node::Null => out.push_str("null"),
+            Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Node::Int(i) => out.push_str(&i.to_string()),
+            Node::UInt(u) => out.push_str(&u.to_string()),
+            Node::Float(f) => {
+                if f.is_finite() {
+                    out.push_str(&format_float(*f))
+                } else {
+                    out.push_str("null")
+                }
+            }
+            Node::Str(s) => write_json_string(s, out),
+            Node::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(']');
+            }
+            Node::Object(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(k, out);
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// Converts a `serde_json::Value` (e.g. the Windows XML tree) into an owned tree.
+    pub fn from_value(v: serde_json::Value) -> Node<'static> {
+        match v {
+            serde_json::Value::Null => Node::Null,
+            serde_json::Value::Bool(b) => Node::Bool(b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Node::Int(i)
+                } else if let Some(u) = n.as_u64() {
+                    Node::UInt(u)
+                } else {
+                    Node::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => Node::Str(Cow::Owned(s)),
+            serde_json::Value::Array(a) => {
+                Node::Array(a.into_iter().map(Node::from_value).collect())
+            }
+            serde_json::Value::Object(o) => Node::Object(
+                o.into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Node::from_value(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Formats a float the way JSON writers do: integral values keep a `.0`.
+pub fn format_float(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Appends `s` as a quoted JSON string.
+pub fn write_json_string(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        // `i` sits on an ASCII byte, so both slices are on char boundaries.
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Node<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor(std::marker::PhantomData))
+    }
+}
+
+struct NodeVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for NodeVisitor<'a> {
+    type Value = Node<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Node<'a>, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node<'a>, E> {
+        Ok(Node::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node<'a>, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node<'a>, E> {
+        Ok(Node::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node<'a>, E> {
+        Ok(match i64::try_from(v) {
+            Ok(i) => Node::Int(i),
+            Err(_) => Node::UInt(v),
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node<'a>, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'a>, E> {
+        Ok(Node::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node<'a>, E> {
+        Ok(Node::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node<'a>, E> {
+        Ok(Node::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'a>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(64));
+        while let Some(item) = seq.next_element::<Node<'a>>()? {
+            items.push(item);
+        }
+        Ok(Node::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'a>, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+        while let Some(key) = map.next_key_seed(KeySeed(std::marker::PhantomData))? {
+            let value = map.next_value::<Node<'a>>()?;
+            members.push((key, value));
+        }
+        Ok(Node::Object(members))
+    }
+}
+
+/// Deserializes an object key, borrowing it when the source allows.
+struct KeySeed<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for KeySeed<'a> {
+    type Value = Cow<'a, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'a, str>, D::Error> {
+        d.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+    type Value = Cow<'a, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'a, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'a, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'a, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_borrows_unescaped_strings() {
+        let text =
+            r#"{"a":"plain","b":"esc\"aped","c":[1,-2,18446744073709551615,1.5,true,null],"d":{}}"#;
+        let n = Node::parse(text).unwrap();
+        assert!(matches!(
+            n.get("a"),
+            Some(Node::Str(Cow::Borrowed("plain")))
+        ));
+        assert!(matches!(n.get("b"), Some(Node::Str(Cow::Owned(s))) if s == "esc\"aped"));
+        let c = n.get("c").unwrap();
+        assert_eq!(c.index(0), Some(&Node::Int(1)));
+        assert_eq!(c.index(1), Some(&Node::Int(-2)));
+        assert_eq!(c.index(2), Some(&Node::UInt(u64::MAX)));
+        assert_eq!(c.index(3), Some(&Node::Float(1.5)));
+        assert_eq!(c.index(6), None);
+        assert!(n.get("d").unwrap().is_empty_value());
+    }
+
+    #[test]
+    fn lookup_is_exact_first_then_case_insensitive() {
+        let n = Node::parse(r#"{"Level":"Error","level":"4","ResourceId":"x"}"#).unwrap();
+        assert_eq!(n.get("level").and_then(Node::as_str), Some("4"));
+        assert_eq!(n.get("Level").and_then(Node::as_str), Some("Error"));
+        assert_eq!(n.get("resourceId").and_then(Node::as_str), Some("x"));
+        assert_eq!(n.get("missing"), None);
+    }
+
+    #[test]
+    fn json_text_round_trips() {
+        let text = r#"{"a":[1,2.5,"x\n\"y\u0001"],"b":{"c":null,"d":false},"e":3.0}"#;
+        let n = Node::parse(text).unwrap();
+        let again = n.to_json();
+        assert_eq!(
+            again,
+            r#"{"a":[1,2.5,"x\n\"y\u0001"],"b":{"c":null,"d":false},"e":3.0}"#
+        );
+        assert_eq!(Node::parse(&again).unwrap(), n);
+    }
+
+    #[test]
+    fn scalar_text_forms() {
+        assert_eq!(Node::Int(-3).scalar_text().as_deref(), Some("-3"));
+        assert_eq!(Node::Bool(true).scalar_text().as_deref(), Some("true"));
+        assert_eq!(Node::Null.scalar_text(), None);
+        assert_eq!(Node::Array(vec![]).text().as_deref(), Some("[]"));
+    }
+
+    #[test]
+    fn from_serde_value() {
+        let v: serde_json::Value = serde_json::json!({"a": {"b": [1, "x"]}});
+        let n = Node::from_value(v);
+        assert_eq!(n.to_json(), r#"{"a":{"b":[1,"x"]}}"#);
+    }
+}

@@ -1,0 +1,270 @@
+//! The compiled plan: paths pre-split, compare values pre-lower-cased, conversions resolved,
+//! `extends` resolved, families in detection order. Built by [`super::load`].
+use std::collections::HashMap;
+
+use azlog_plugin_api::Value;
+use regex::Regex;
+
+use crate::convert::Conversion;
+use crate::path::Seg;
+
+/// The whole compiled schema.
+#[derive(Debug)]
+pub struct Plan {
+    /// Detectable families, in detection order (priority desc, then name).
+    pub families: Vec<FamilyPlan>,
+    /// The family for records nothing detects.
+    pub fallback: FamilyPlan,
+    /// Every path used by a condition, interned so each is resolved once per record.
+    pub cond_paths: Vec<PathPlan>,
+    /// Every `$json` / `$xml` prefix, interned so each is parsed once per record.
+    pub embeds: Vec<EmbedPlan>,
+    /// Every family name (detectable ones and the fallback), detection order.
+    pub names: Vec<String>,
+    /// Every distinct first key of a root path, interned so each root member is looked up
+    /// once per record.
+    pub root_keys: Vec<Box<str>>,
+    /// The `equals` values that pre-select candidate families.
+    pub detect_index: super::detect_index::DetectIndex,
+}
+
+/// A compiled path: where it starts (the record, or an embedded document) and the steps.
+#[derive(Debug, Clone)]
+pub struct PathPlan {
+    /// `None`: the record root; `Some(i)`: the document of [`Plan::embeds`]`[i]`.
+    pub start: Option<usize>,
+    /// For root paths: the first key, as an index into [`Plan::root_keys`] (then `steps`
+    /// holds the rest of the path).
+    pub root_key: Option<usize>,
+    /// Steps from the start.
+    pub steps: Vec<Step>,
+    /// The path as written (for notes and errors).
+    pub text: String,
+}
+
+/// One step of a compiled path.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Object member.
+    Key(Box<str>),
+    /// Array element.
+    Index(usize),
+}
+
+/// An embedded document: the value at `base`, parsed as JSON or Windows XML.
+#[derive(Debug, Clone)]
+pub struct EmbedPlan {
+    /// Where the text is.
+    pub base: PathPlan,
+    /// How to parse it.
+    pub kind: EmbedKind,
+}
+
+/// Embedded document kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmbedKind {
+    /// `$json`
+    Json,
+    /// `$xml`
+    Xml,
+}
+
+/// A condition on an interned path.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    /// Index into [`Plan::cond_paths`].
+    pub path: usize,
+    /// The test.
+    pub test: Test,
+}
+
+/// A condition test. Compare values are ASCII-lower-cased at load time.
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// Text equals one of.
+    Equals(Vec<Box<str>>),
+    /// Text equals none of (absent counts as "none").
+    NotEquals(Vec<Box<str>>),
+    /// Text contains one of.
+    Contains(Vec<Box<str>>),
+    /// Text starts with one of.
+    StartsWith(Vec<Box<str>>),
+    /// Present and not null (`true`) or absent/null (`false`).
+    Exists(bool),
+}
+
+/// One family, `extends` resolved.
+#[derive(Debug, Clone)]
+pub struct FamilyPlan {
+    /// Family name (`azlog.family`).
+    pub name: String,
+    /// `event.dataset`.
+    pub dataset: Option<String>,
+    /// Any block matching selects the family; a block matches when all its conditions hold.
+    pub detect: Vec<Vec<Cond>>,
+    /// Fields in evaluation order; same-`to` fields are alternatives (first yielding wins).
+    pub fields: Vec<FieldPlan>,
+    /// Payload copy.
+    pub payload: Option<PayloadPlan>,
+    /// Detection priority.
+    pub priority: i64,
+    /// The field groups (indices of the first field of each `to`, `@timestamp` excluded),
+    /// sorted by target key: the mapper emits the fields in this order, already sorted.
+    pub emit_order: Vec<usize>,
+}
+
+/// Where a field goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// `@timestamp`: sets the record time.
+    Timestamp,
+    /// A dotted key.
+    Key(String),
+}
+
+impl Target {
+    /// The key as written in the table.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Target::Timestamp => "@timestamp",
+            Target::Key(k) => k,
+        }
+    }
+}
+
+/// One compiled `[[field]]`.
+#[derive(Debug, Clone)]
+pub struct FieldPlan {
+    /// Destination.
+    pub target: Target,
+    /// Conditions for this mapping (all must hold).
+    pub when: Vec<Cond>,
+    /// Where the value comes from.
+    pub source: Source,
+    /// Regex applied to the source text before the conversion.
+    pub extract: Option<Regex>,
+    /// Conversion.
+    pub convert: Conversion,
+    /// Value map.
+    pub map: Option<MapPlan>,
+    /// Value when no source yields one.
+    pub default: Option<Value>,
+    /// Index of the first field of the family with the same target (for "first wins").
+    pub group: usize,
+}
+
+/// Source of a field.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Paths tried in order.
+    Paths(Vec<PathPlan>),
+    /// A constant.
+    Const(Value),
+}
+
+/// A compiled `map` (+ `map_default`).
+#[derive(Debug, Clone)]
+pub struct MapPlan {
+    /// Lower-cased key → result.
+    pub entries: HashMap<Box<str>, Value>,
+    /// Result for values not in `entries`; `None` keeps the converted value.
+    pub default: Option<Value>,
+}
+
+/// A compiled `[payload]`.
+#[derive(Debug, Clone)]
+pub struct PayloadPlan {
+    /// Levels of objects flattened into dotted keys.
+    pub depth: usize,
+    /// (source path, destination key prefix `<to>.<name>`).
+    pub copies: Vec<(PathPlan, String)>,
+}
+
+/// Interns paths and embedded-document prefixes while compiling.
+#[derive(Debug, Default)]
+pub struct Interner {
+    /// Condition paths by text.
+    cond_index: HashMap<String, usize>,
+    /// Condition paths.
+    pub cond_paths: Vec<PathPlan>,
+    /// Embeds by (start, steps as segments, kind).
+    embed_index: HashMap<(Option<usize>, Vec<Seg>, EmbedKind), usize>,
+    /// Embeds.
+    pub embeds: Vec<EmbedPlan>,
+    root_key_index: HashMap<String, usize>,
+    /// First keys of root paths.
+    pub root_keys: Vec<Box<str>>,
+}
+
+impl Interner {
+    /// Compiles parsed segments into a path, interning its `$json`/`$xml` prefixes.
+    pub fn path(&mut self, text: &str, segs: &[Seg]) -> PathPlan {
+        let mut start = None;
+        let mut run: Vec<Seg> = Vec::new();
+        for seg in segs {
+            let kind = match seg {
+                Seg::Json => EmbedKind::Json,
+                Seg::Xml => EmbedKind::Xml,
+                other => {
+                    run.push(other.clone());
+                    continue;
+                }
+            };
+            let key = (start, std::mem::take(&mut run), kind);
+            let next = match self.embed_index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let base = self.plan_path(key.0, &key.1, text);
+                    self.embeds.push(EmbedPlan { base, kind });
+                    let i = self.embeds.len() - 1;
+                    self.embed_index.insert(key, i);
+                    i
+                }
+            };
+            start = Some(next);
+        }
+        self.plan_path(start, &run, text)
+    }
+
+    fn plan_path(&mut self, start: Option<usize>, segs: &[Seg], text: &str) -> PathPlan {
+        let (root_key, rest) = match (start, segs.first()) {
+            (None, Some(Seg::Key(k))) => {
+                let next = self.root_keys.len();
+                let id = *self.root_key_index.entry(k.clone()).or_insert(next);
+                if id == next {
+                    self.root_keys.push(k.as_str().into());
+                }
+                (Some(id), &segs[1..])
+            }
+            _ => (None, segs),
+        };
+        PathPlan {
+            start,
+            root_key,
+            steps: to_steps(rest),
+            text: text.to_owned(),
+        }
+    }
+
+    /// Interns a condition path (same text → same slot, resolved once per record).
+    pub fn cond_path(&mut self, text: &str, segs: &[Seg]) -> usize {
+        if let Some(&i) = self.cond_index.get(text) {
+            return i;
+        }
+        let p = self.path(text, segs);
+        self.cond_paths.push(p);
+        let i = self.cond_paths.len() - 1;
+        self.cond_index.insert(text.to_owned(), i);
+        i
+    }
+}
+
+fn to_steps(segs: &[Seg]) -> Vec<Step> {
+    segs.iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(Step::Key(k.as_str().into())),
+            Seg::Index(i) => Some(Step::Index(*i)),
+            Seg::Json | Seg::Xml => None,
+        })
+        .collect()
+}
