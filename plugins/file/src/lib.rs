@@ -1,1 +1,430 @@
-//! azlog-sink-file
+//! azlog-sink-file: writes records as NDJSON files for SIEM file forwarders (one JSON object
+//! per line), rotating by size and time.
+//!
+//! Settings (the `[[sink]]` table's own keys):
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `path` | required | the file written to; rotated files sit next to it |
+//! | `format` | `"ecs"` | `"ecs"`: ECS JSON; `"raw"`: the original Azure record JSON |
+//! | `include_original` | `true` | ECS only: include `event.original` |
+//! | `rotate_bytes` | `104857600` | rotate before a line would take the file past this size (0 = never) |
+//! | `rotate_interval_secs` | `0` | rotate a file once it is this old (0 = never) |
+//! | `fsync` | `"flush"` | `"flush"`: fsync on flush/close/rotation; `"batch"`: also after every batch |
+//!
+//! A rotated file is renamed to `<stem>.<UTC yyyymmddThhmmssZ>[-n].<ext>` (e.g.
+//! `azure.20240501T120000Z.ndjson`). A batch is written with one `write_all`; if that
+//! fails, the file is cut back to its previous length (no half line) and the batch is
+//! reported retryable.
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use azlog_plugin_api::ecs::{civil_from_days, write_ecs_json, EcsOptions};
+use azlog_plugin_api::{export_sink_plugin, BatchReport, Health, Record, Sink, SinkError};
+use serde::Deserialize;
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    Ecs,
+    Raw,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Fsync {
+    Flush,
+    Batch,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    path: PathBuf,
+    #[serde(default = "default_format")]
+    format: Format,
+    #[serde(default = "default_true")]
+    include_original: bool,
+    #[serde(default = "default_rotate_bytes")]
+    rotate_bytes: u64,
+    #[serde(default)]
+    rotate_interval_secs: u64,
+    #[serde(default = "default_fsync")]
+    fsync: Fsync,
+}
+
+fn default_format() -> Format {
+    Format::Ecs
+}
+fn default_true() -> bool {
+    true
+}
+fn default_rotate_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_fsync() -> Fsync {
+    Fsync::Flush
+}
+
+struct FileSink {
+    settings: Settings,
+    file: File,
+    size: u64,
+    opened_at: SystemTime,
+    last_error: Option<String>,
+    line: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+fn open_append(path: &Path) -> Result<(File, u64), SinkError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            SinkError::permanent(format!("file sink: cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            SinkError::permanent(format!("file sink: cannot open {}: {e}", path.display()))
+        })?;
+    let size = file
+        .metadata()
+        .map_err(|e| SinkError::retryable(format!("file sink: stat {}: {e}", path.display())))?
+        .len();
+    Ok((file, size))
+}
+
+impl FileSink {
+    fn open(settings: Settings) -> Result<FileSink, SinkError> {
+        let (file, size) = open_append(&settings.path)?;
+        Ok(FileSink {
+            settings,
+            file,
+            size,
+            opened_at: SystemTime::now(),
+            last_error: None,
+            line: Vec::with_capacity(4096),
+            buf: Vec::with_capacity(1 << 16),
+        })
+    }
+
+    /// Renders one record as a line (with `\n`) into `self.line`.
+    fn render(&mut self, r: &Record) {
+        self.line.clear();
+        let raw = r.original.trim();
+        if self.settings.format == Format::Raw && !raw.is_empty() {
+            // Raw CR/LF can only be whitespace between JSON tokens (inside strings they are
+            // escaped), so turning them into spaces keeps the JSON and the one-line framing.
+            self.line.extend(raw.bytes().map(|b| match b {
+                b'\n' | b'\r' => b' ',
+                other => other,
+            }));
+        } else {
+            let opts = EcsOptions {
+                include_original: self.settings.include_original,
+            };
+            write_ecs_json(r, opts, &mut self.line);
+        }
+        self.line.push(b'\n');
+    }
+
+    fn rotation_due_by_time(&self) -> bool {
+        let secs = self.settings.rotate_interval_secs;
+        secs > 0
+            && self
+                .opened_at
+                .elapsed()
+                .is_ok_and(|age| age >= Duration::from_secs(secs))
+    }
+
+    /// Writes `self.buf` to the file; on failure cuts the file back.
+    fn write_buf(&mut self) -> Result<(), SinkError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            let _ = self.file.set_len(self.size);
+            self.buf.clear();
+            return Err(SinkError::retryable(format!(
+                "file sink: write to {}: {e}",
+                self.settings.path.display()
+            )));
+        }
+        self.size += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Closes the current file under a timestamped name and starts a new one.
+    fn rotate(&mut self) -> Result<(), SinkError> {
+        self.write_buf()?;
+        self.file.sync_all().map_err(|e| {
+            SinkError::retryable(format!(
+                "file sink: fsync {}: {e}",
+                self.settings.path.display()
+            ))
+        })?;
+        let target = rotated_name(&self.settings.path, SystemTime::now());
+        std::fs::rename(&self.settings.path, &target).map_err(|e| {
+            SinkError::retryable(format!(
+                "file sink: rotate {} -> {}: {e}",
+                self.settings.path.display(),
+                target.display()
+            ))
+        })?;
+        let (file, size) = open_append(&self.settings.path)?;
+        self.file = file;
+        self.size = size;
+        self.opened_at = SystemTime::now();
+        tracing::info!(file = %target.display(), "file sink rotated");
+        Ok(())
+    }
+
+    fn write_records(&mut self, records: &[Record]) -> Result<(), SinkError> {
+        if self.size > 0 && self.rotation_due_by_time() {
+            self.rotate()?;
+        }
+        let limit = self.settings.rotate_bytes;
+        for r in records {
+            self.render(r);
+            let projected = self.size + (self.buf.len() + self.line.len()) as u64;
+            if limit > 0 && projected > limit && self.size + self.buf.len() as u64 > 0 {
+                self.rotate()?;
+            }
+            self.buf.extend_from_slice(&self.line);
+        }
+        self.write_buf()?;
+        if self.settings.fsync == Fsync::Batch {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.file.sync_data().map_err(|e| {
+            SinkError::retryable(format!(
+                "file sink: fsync {}: {e}",
+                self.settings.path.display()
+            ))
+        })
+    }
+}
+
+/// `dir/azure.ndjson` → `dir/azure.<ts>.ndjson` (or `-n` suffixed when taken).
+fn rotated_name(path: &Path, now: SystemTime) -> PathBuf {
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let ts = format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned());
+    let name = |n: u32| {
+        let suffix = if n == 0 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        match &ext {
+            Some(ext) => format!("{stem}.{ts}{suffix}.{ext}"),
+            None => format!("{stem}.{ts}{suffix}"),
+        }
+    };
+    let mut n = 0;
+    loop {
+        let candidate = path.with_file_name(name(n));
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+impl Sink for FileSink {
+    fn write_batch(&mut self, records: &[Record]) -> Result<BatchReport, SinkError> {
+        match self.write_records(records) {
+            Ok(()) => {
+                self.last_error = None;
+                Ok(BatchReport::all_accepted(records.len()))
+            }
+            Err(e) => {
+                // Lines written before a failed mid-batch rotation are on disk; resending
+                // them duplicates (at-least-once), which is allowed.
+                self.last_error = Some(e.message.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.write_buf()?;
+        self.sync()
+    }
+
+    fn health(&self) -> Health {
+        match &self.last_error {
+            None => Health::healthy(),
+            Some(e) => Health::degraded(e.clone()),
+        }
+    }
+}
+
+fn open(config: serde_json::Value) -> Result<FileSink, SinkError> {
+    let settings: Settings = serde_json::from_value(config)
+        .map_err(|e| SinkError::permanent(format!("file sink settings: {e}")))?;
+    FileSink::open(settings)
+}
+
+export_sink_plugin!(name: "file", version: env!("CARGO_PKG_VERSION"), open: open);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi_stable::std_types::RString;
+    use azlog_plugin_api::{Field, Position, Value};
+
+    fn rec(i: usize, original: &str) -> Record {
+        Record::from_fields(
+            1_700_000_000_000_000_000 + i as i64,
+            vec![
+                Field {
+                    key: RString::from("event.id"),
+                    value: Value::from(format!("id-{i}")),
+                },
+                Field {
+                    key: RString::from("message"),
+                    value: Value::from("line\nbreak \"q\""),
+                },
+            ],
+            RString::from(original),
+            Position::default(),
+        )
+    }
+
+    fn sink(dir: &Path, extra: serde_json::Value) -> FileSink {
+        let mut cfg = serde_json::json!({"path": dir.join("out.ndjson")});
+        if let (Some(c), Some(e)) = (cfg.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        open(cfg).expect("open")
+    }
+
+    fn lines(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+
+    #[test]
+    fn ecs_lines_one_per_record() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = sink(dir.path(), serde_json::json!({}));
+        let recs: Vec<Record> = (0..3).map(|i| rec(i, "{\"a\":1}")).collect();
+        let rep = s.write_batch(&recs).expect("write");
+        assert_eq!(rep.accepted(), 3);
+        s.flush().expect("flush");
+        let got = lines(&dir.path().join("out.ndjson"));
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1]["event"]["id"], "id-1");
+        assert_eq!(got[1]["message"], "line\nbreak \"q\"");
+        assert_eq!(got[1]["event"]["original"], "{\"a\":1}");
+        assert_eq!(got[0]["@timestamp"], "2023-11-14T22:13:20.000Z");
+    }
+
+    #[test]
+    fn raw_format_writes_the_original_on_one_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = sink(dir.path(), serde_json::json!({"format": "raw"}));
+        let pretty = "{\n  \"category\": \"SignInLogs\",\r\n  \"x\": \"a\\nb\"\n}";
+        s.write_batch(&[rec(0, pretty), rec(1, "")]).expect("write");
+        let got = lines(&dir.path().join("out.ndjson"));
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0],
+            serde_json::json!({"category": "SignInLogs", "x": "a\nb"})
+        );
+        assert_eq!(got[1]["event"]["id"], "id-1", "no original → ECS fallback");
+    }
+
+    #[test]
+    fn rotates_by_size_without_losing_or_splitting_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = sink(
+            dir.path(),
+            serde_json::json!({"rotate_bytes": 1000, "include_original": false}),
+        );
+        let recs: Vec<Record> = (0..40).map(|i| rec(i, "{}")).collect();
+        s.write_batch(&recs[..25]).expect("write");
+        s.write_batch(&recs[25..]).expect("write");
+        s.flush().expect("flush");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 3, "expected rotations, got {files:?}");
+        let mut ids = Vec::new();
+        for f in &files {
+            let size = std::fs::metadata(f).expect("stat").len();
+            assert!(size <= 1000, "{} is {size} bytes", f.display());
+            let name = f.file_name().expect("name").to_string_lossy().into_owned();
+            assert!(name.ends_with(".ndjson"), "{name}");
+            for l in lines(f) {
+                ids.push(l["event"]["id"].as_str().expect("id").to_string());
+            }
+        }
+        ids.sort_by_key(|s| s[3..].parse::<u32>().expect("n"));
+        let want: Vec<String> = (0..40).map(|i| format!("id-{i}")).collect();
+        assert_eq!(ids, want);
+    }
+
+    #[test]
+    fn rotates_by_time() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = sink(dir.path(), serde_json::json!({"rotate_interval_secs": 1}));
+        s.write_batch(&[rec(0, "{}")]).expect("write");
+        s.opened_at = SystemTime::now() - Duration::from_secs(5);
+        s.write_batch(&[rec(1, "{}")]).expect("write");
+        let n = std::fs::read_dir(dir.path()).expect("ls").count();
+        assert_eq!(n, 2);
+        let current = lines(&dir.path().join("out.ndjson"));
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0]["event"]["id"], "id-1");
+    }
+
+    #[test]
+    fn rotated_names_are_unique_and_keep_the_extension() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("azure.ndjson");
+        let t = UNIX_EPOCH + Duration::from_secs(1_714_564_800); // 2024-05-01T12:00:00Z
+        let a = rotated_name(&p, t);
+        assert_eq!(a.file_name().expect("n"), "azure.20240501T120000Z.ndjson");
+        std::fs::write(&a, b"").expect("touch");
+        let b = rotated_name(&p, t);
+        assert_eq!(b.file_name().expect("n"), "azure.20240501T120000Z-1.ndjson");
+    }
+
+    #[test]
+    fn bad_settings_are_permanent_errors() {
+        let err = open(serde_json::json!({"path": "/tmp/x", "format": "xml"}))
+            .err()
+            .expect("error");
+        assert_eq!(err.kind, azlog_plugin_api::ErrorKind::Permanent);
+        assert!(open(serde_json::json!({})).is_err());
+        assert!(open(serde_json::json!({"path": "/tmp/x", "bogus": 1})).is_err());
+    }
+}
