@@ -1,1 +1,4 @@
-fn main() {}
+//! The `azlog-hub` command.
+fn main() -> std::process::ExitCode {
+    azlog_hub::cli::main()
+}

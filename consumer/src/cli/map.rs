@@ -1,0 +1,192 @@
+//! `azlog-hub map`: records from files or stdin → the mapper → one rendered record per line on
+//! stdout. Bad input is dead-lettered, never dropped. This output is a contract other tools
+//! script against: one document per record per line, stable key order.
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use azlog_mapper::deadletter::{now_ns, DeadLetter, DeadLetterStore};
+use azlog_mapper::envelope::{EnvelopeConfig, EnvelopeStats, RecordReader};
+use azlog_mapper::{MapInput, Mapper};
+use azlog_plugin_api::{Position, Record};
+use clap::Args;
+
+use crate::render::{Format, Renderer};
+
+/// Arguments of `azlog-hub map`.
+#[derive(Args, Debug)]
+pub struct MapArgs {
+    /// Folder of schema tables overlaying the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Ecs)]
+    pub format: Format,
+    /// Where dead letters go (created only when one occurs).
+    #[arg(long, value_name = "FILE", default_value = "dead-letter.ndjson")]
+    pub dead_letter: PathBuf,
+    /// Leave `event.original` out of ECS output.
+    #[arg(long)]
+    pub no_original: bool,
+    /// Switch off the sanitizer that escapes raw control characters inside strings.
+    #[arg(long)]
+    pub no_fix_control_chars: bool,
+    /// Switch off the sanitizer that converts single-quoted pseudo-JSON.
+    #[arg(long)]
+    pub no_fix_single_quotes: bool,
+    /// Input files (`-` or none: stdin). Envelopes, NDJSON, arrays or bare objects.
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// Counts of one `map` run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MapSummary {
+    pub mapped: u64,
+    pub dead_lettered: u64,
+    /// Records mapped per family.
+    pub families: std::collections::BTreeMap<String, u64>,
+}
+
+/// Runs `azlog-hub map`.
+pub fn run(args: MapArgs) -> Result<ExitCode> {
+    let mapper = Mapper::load(args.schemas.as_deref()).context("loading schema tables")?;
+    let env_cfg = EnvelopeConfig {
+        fix_control_chars: !args.no_fix_control_chars,
+        fix_single_quotes: !args.no_fix_single_quotes,
+        ..Default::default()
+    };
+    let stats = Arc::new(EnvelopeStats::default());
+    let mut dead = DeadLetterStore::new(&args.dead_letter);
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut renderer = Renderer::new(args.format, !args.no_original)?;
+    let mut summary = MapSummary::default();
+    let inputs = if args.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.inputs.clone()
+    };
+    for input in &inputs {
+        let (reader, source): (Box<dyn BufRead>, String) = if input.as_os_str() == "-" {
+            (
+                Box::new(BufReader::with_capacity(1 << 16, io::stdin())),
+                "stdin".to_owned(),
+            )
+        } else {
+            let f = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+            (
+                Box::new(BufReader::with_capacity(1 << 16, f)),
+                input.display().to_string(),
+            )
+        };
+        let records = RecordReader::with_stats(reader, env_cfg.clone(), stats.clone());
+        let result = map_stream(
+            records,
+            &format!("file:{source}"),
+            &mapper,
+            &mut dead,
+            &mut summary,
+            |rec| renderer.write(rec, &mut out),
+        )
+        .with_context(|| format!("reading {source}"));
+        if let Err(e) = result {
+            if is_broken_pipe(&e) {
+                // The reader of our output went away (`map ... | head`): stop quietly.
+                dead.sync().ok();
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(e);
+        }
+    }
+    if let Err(e) = out.flush() {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("writing to stdout"));
+        }
+    }
+    dead.sync()
+        .with_context(|| format!("writing {}", args.dead_letter.display()))?;
+    report(&summary, &stats, &dead);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Splits, maps and hands on every record of one input; bad ones go to `dead`.
+pub fn map_stream<R: BufRead>(
+    records: RecordReader<R>,
+    source: &str,
+    mapper: &Mapper,
+    dead: &mut DeadLetterStore,
+    summary: &mut MapSummary,
+    mut sink: impl FnMut(&Record) -> io::Result<()>,
+) -> Result<()> {
+    for raw in records {
+        let raw = raw?;
+        let position = Position {
+            source: source.into(),
+            partition: "".into(),
+            offset: raw.line.to_string().into(),
+            sequence: i64::try_from(raw.line).unwrap_or(i64::MAX),
+            index: raw.index,
+        };
+        let failure = match (&raw.error, std::str::from_utf8(&raw.json)) {
+            (Some(reason), _) => Some(("envelope", reason.clone())),
+            (None, Err(e)) => Some(("envelope", format!("record is not valid UTF-8: {e}"))),
+            (None, Ok(json)) => {
+                let input = MapInput {
+                    json,
+                    position: position.clone(),
+                    enqueued_ns: None,
+                };
+                match mapper.map(input, now_ns()) {
+                    Ok(record) => {
+                        sink(&record).context("writing output")?;
+                        summary.mapped += 1;
+                        if let Some(f) = record.get_str("azlog.family") {
+                            if let Some(n) = summary.families.get_mut(f) {
+                                *n += 1;
+                            } else {
+                                summary.families.insert(f.to_owned(), 1);
+                            }
+                        }
+                        None
+                    }
+                    Err(e) => Some(("map", e.to_string())),
+                }
+            }
+        };
+        if let Some((stage, reason)) = failure {
+            dead.write(&DeadLetter::new(stage, &reason, &position, &raw.json))
+                .with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
+            summary.dead_lettered += 1;
+        }
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn report(summary: &MapSummary, stats: &EnvelopeStats, dead: &DeadLetterStore) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let fixed = stats.fixed_control_chars.load(Relaxed) + stats.fixed_single_quotes.load(Relaxed);
+    eprintln!(
+        "azlog-hub map: {} mapped, {} dead-lettered{}, {} sanitized (control chars {}, single quotes {})",
+        summary.mapped,
+        summary.dead_lettered,
+        if summary.dead_lettered > 0 {
+            format!(" → {}", dead.path().display())
+        } else {
+            String::new()
+        },
+        fixed,
+        stats.fixed_control_chars.load(Relaxed),
+        stats.fixed_single_quotes.load(Relaxed),
+    );
+}

@@ -1,0 +1,70 @@
+//! Command-line interface: parses arguments and dispatches to one module per subcommand.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod demo;
+pub mod map;
+
+/// Moves Azure security logs into SIEMs.
+#[derive(Parser, Debug)]
+#[command(name = "azlog-hub", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole path locally: emulator → consumer → mapper → CEF/LEEF/Splunk/ECS files.
+    /// Hidden until the emulator delivers events to the official Rust SDK (issue 4).
+    #[command(hide = true)]
+    Demo(demo::DemoArgs),
+    /// Serve a local Event Hubs-compatible AMQP endpoint (for tests, demos, benchmarks).
+    Emulator(azlog_emulator::EmulatorArgs),
+    /// Map records from files or stdin and print them (ECS JSON, CEF, LEEF or Splunk HEC JSON).
+    Map(map::MapArgs),
+}
+
+/// Entry point used by the binary.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Map(args) => map::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Emulator(args) => run_emulator(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("azlog-hub: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`), `AZLOG_LOG_FORMAT=json` switches
+/// to JSON lines.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("AZLOG_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn run_emulator(args: azlog_emulator::EmulatorArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(azlog_emulator::run(args))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,239 @@
+//! `[[sink]]` configuration tables.
+//!
+//! ```toml
+//! [[sink]]
+//! name = "splunk"                 # unique; used in logs, metrics and dead letters
+//! plugin = "splunk-hec"           # the plugin's declared name (see `azlog-hub plugins`)
+//! [sink.filter]                   # all optional; an empty filter passes everything
+//! datasets = ["azure.signinlogs", "azure.activity*"]   # event.dataset; `*` suffix = prefix
+//! categories = ["authentication", "SignInLogs"]        # any event.category value or azure.category
+//! min_severity = 3                # event.severity >= 3; records without a severity fail it
+//! [sink.batch]
+//! max_records = 500
+//! max_bytes = 1048576             # estimated in-memory size of the batch
+//! linger_ms = 1000                # deliver a partial batch after this long
+//! [sink.retry]
+//! initial_backoff_ms = 200
+//! max_backoff_ms = 30000
+//! max_attempts = 0                # 0 = retry retryable errors until shutdown
+//! # every other key is the plugin's own setting and reaches it as JSON:
+//! url = "https://splunk.example:8088"
+//! token_env = "SPLUNK_HEC_TOKEN"
+//! ```
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use super::host::HostError;
+
+/// One `[[sink]]` table.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SinkConfig {
+    /// Unique sink name.
+    pub name: String,
+    /// Name of the plugin that implements it.
+    pub plugin: String,
+    /// Which records the sink receives.
+    #[serde(default)]
+    pub filter: FilterConfig,
+    /// How records are grouped into `write_batch` calls.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Retries of retryable errors.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Every other key: the plugin's own settings, passed to the plugin's `open` as JSON.
+    #[serde(flatten)]
+    pub settings: Map<String, Json>,
+}
+
+/// Record filter of a sink. Empty lists match everything.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// `event.dataset` values; an entry ending in `*` matches by prefix.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Values of `event.category` (ECS list) or `azure.category` (Azure's category name).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Minimum `event.severity` (0–10); records without a severity do not pass.
+    #[serde(default)]
+    pub min_severity: Option<i64>,
+}
+
+/// Batching of a sink: a batch is delivered when any limit is reached.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Records per batch.
+    pub max_records: usize,
+    /// Estimated bytes per batch (record text sizes).
+    pub max_bytes: usize,
+    /// Longest time the first record of a batch waits, in milliseconds.
+    pub linger_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: 500,
+            max_bytes: 1 << 20,
+            linger_ms: 1000,
+        }
+    }
+}
+
+/// Retry policy for retryable errors.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// First delay, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Largest delay, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// Attempts per batch before giving up (records stay unacked); 0 = until shutdown.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            initial_backoff_ms: 200,
+            max_backoff_ms: 30_000,
+            max_attempts: 0,
+        }
+    }
+}
+
+/// A config file (or fragment) holding `[[sink]]` tables.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SinksFile {
+    /// The `[[sink]]` tables.
+    #[serde(default)]
+    pub sink: Vec<SinkConfig>,
+}
+
+impl SinksFile {
+    /// Parses TOML text; other top-level keys are ignored. Validates every sink and checks
+    /// that names are unique.
+    pub fn parse(text: &str) -> Result<Self, HostError> {
+        let file: SinksFile = toml::from_str(text).map_err(|e| HostError::Config {
+            sink: String::new(),
+            message: e.to_string(),
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        for s in &file.sink {
+            s.validate()?;
+            if !seen.insert(s.name.as_str()) {
+                return Err(HostError::Config {
+                    sink: s.name.clone(),
+                    message: "duplicate sink name".into(),
+                });
+            }
+        }
+        Ok(file)
+    }
+}
+
+impl SinkConfig {
+    /// Checks names and limits.
+    pub fn validate(&self) -> Result<(), HostError> {
+        let err = |message: &str| HostError::Config {
+            sink: self.name.clone(),
+            message: message.to_string(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(err("`name` must not be empty"));
+        }
+        if self.plugin.trim().is_empty() {
+            return Err(err("`plugin` must not be empty"));
+        }
+        if self.batch.max_records == 0 || self.batch.max_bytes == 0 {
+            return Err(err(
+                "batch.max_records and batch.max_bytes must be at least 1",
+            ));
+        }
+        if self.retry.initial_backoff_ms == 0
+            || self.retry.max_backoff_ms < self.retry.initial_backoff_ms
+        {
+            return Err(err(
+                "retry.initial_backoff_ms must be >= 1 and <= retry.max_backoff_ms",
+            ));
+        }
+        if let Some(s) = self.filter.min_severity {
+            if !(0..=10).contains(&s) {
+                return Err(err("filter.min_severity must be within 0..=10"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugin settings as JSON text (what the plugin's `open` receives).
+    pub fn settings_json(&self) -> String {
+        Json::Object(self.settings.clone()).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sink_tables_with_plugin_settings_as_json() {
+        let f = SinksFile::parse(
+            r#"
+            log_level = "info"
+            [[sink]]
+            name = "splunk"
+            plugin = "splunk-hec"
+            url = "http://127.0.0.1:8088"
+            gzip = true
+            max_event_bytes = 100000
+            [sink.filter]
+            datasets = ["azure.signinlogs"]
+            min_severity = 2
+            [sink.batch]
+            max_records = 10
+            [sink.tls]
+            ca_file = "/etc/ca.pem"
+
+            [[sink]]
+            name = "files"
+            plugin = "file"
+            path = "/tmp/out.ndjson"
+            "#,
+        )
+        .expect("parse");
+        assert_eq!(f.sink.len(), 2);
+        let s = &f.sink[0];
+        assert_eq!(s.filter.datasets, ["azure.signinlogs"]);
+        assert_eq!(s.filter.min_severity, Some(2));
+        assert_eq!(s.batch.max_records, 10);
+        assert_eq!(s.batch.linger_ms, 1000, "unset batch keys keep defaults");
+        let settings: Json = serde_json::from_str(&s.settings_json()).expect("json");
+        assert_eq!(
+            settings,
+            serde_json::json!({"url": "http://127.0.0.1:8088", "gzip": true,
+                "max_event_bytes": 100000, "tls": {"ca_file": "/etc/ca.pem"}})
+        );
+        assert_eq!(f.sink[1].filter, FilterConfig::default());
+    }
+
+    #[test]
+    fn rejects_bad_tables() {
+        let dup = "[[sink]]\nname='a'\nplugin='p'\n[[sink]]\nname='a'\nplugin='q'\n";
+        assert!(SinksFile::parse(dup)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
+        let zero = "[[sink]]\nname='a'\nplugin='p'\n[sink.batch]\nmax_records=0\n";
+        assert!(SinksFile::parse(zero).is_err());
+        let typo = "[[sink]]\nname='a'\nplugin='p'\n[sink.filter]\ndataset=['x']\n";
+        assert!(
+            SinksFile::parse(typo).is_err(),
+            "unknown filter keys are errors"
+        );
+        let sev = "[[sink]]\nname='a'\nplugin='p'\n[sink.filter]\nmin_severity=11\n";
+        assert!(SinksFile::parse(sev).is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! `azlog-hub map` as scripts use it: the real binary, files and stdin, every output format,
+//! dead letters with reason and position, exit codes.
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+}
+
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/records/azure-sample.json"
+);
+
+fn sample_count() -> usize {
+    let text = std::fs::read_to_string(SAMPLE).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["records"].as_array().unwrap().len()
+}
+
+#[test]
+fn ecs_output_is_one_document_per_record_with_stable_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["map", SAMPLE])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), sample_count());
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(line.starts_with("{\"@timestamp\":\""), "{line}");
+        assert_eq!(v["cloud"]["provider"], "azure", "{line}");
+        assert!(v["event"]["original"].is_string());
+        assert!(v["azlog"]["family"].is_string());
+    }
+    // Same input, same bytes: stable order (event.ingested aside, which is mapping time).
+    let again = bin()
+        .current_dir(dir.path())
+        .args(["map", SAMPLE])
+        .output()
+        .unwrap();
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["event"].as_object_mut().unwrap().remove("ingested");
+                v.to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&text),
+        strip(&String::from_utf8(again.stdout).unwrap())
+    );
+    assert!(
+        !dir.path().join("dead-letter.ndjson").exists(),
+        "no dead letters, no file"
+    );
+}
+
+#[test]
+fn every_format_renders_every_record_on_one_line() {
+    let n = sample_count();
+    for (format, prefix) in [
+        ("cef", "CEF:0|"),
+        ("leef", "LEEF:2.0|"),
+        ("splunk", "{\"time\":"),
+    ] {
+        let out = bin()
+            .args(["map", "--format", format, SAMPLE])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), n, "{format}: one line per record");
+        for l in lines {
+            assert!(l.starts_with(prefix), "{format}: {l}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_dead_lettered_with_reason_and_position_and_the_rest_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(
+        &input,
+        "{\"time\":\"2024-01-01T00:00:00Z\",\"category\":\"Administrative\",\"operationName\":\"x\"}\n\
+         this is not json\n\
+         {\"time\": 1,,}\n\
+         [1]\n\
+         {'time': '2024-01-01T00:00:00Z', 'category': 'Policy', 'ok': True}\n",
+    )
+    .unwrap();
+    let dl = dir.path().join("dl/dead.ndjson");
+    let out = bin()
+        .args(["map", "--dead-letter"])
+        .arg(&dl)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dead letters do not fail the run");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("2 mapped, 3 dead-lettered"), "{stderr}");
+    assert!(stderr.contains("single quotes 1"), "{stderr}");
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&dl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["stage"], "envelope");
+    assert_eq!(entries[0]["offset"], "2");
+    assert_eq!(entries[0]["raw"], "this is not json");
+    assert_eq!(entries[1]["stage"], "map");
+    assert_eq!(entries[1]["offset"], "3");
+    assert!(
+        entries[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON"),
+        "{}",
+        entries[1]
+    );
+    assert_eq!(entries[2]["offset"], "4");
+    assert!(
+        entries[2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{}",
+        entries[2]
+    );
+    for e in &entries {
+        assert_eq!(e["source"], format!("file:{}", input.display()));
+    }
+}
+
+#[test]
+fn stdin_works_and_a_missing_file_is_an_error() {
+    let mut child = bin()
+        .args(["map", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\xEF\xBB\xBF{\"records\":[{\"category\":\"SignInLogs\",\"time\":\"8/22/2022 6:07:16 PM\"}]}")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["@timestamp"], "2022-08-22T18:07:16.000Z");
+
+    let out = bin()
+        .args(["map", "/nonexistent/file.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.json"));
+}
+
+#[test]
+fn a_schema_overlay_changes_the_mapping_without_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("custom.toml"),
+        "[family]\nname = \"custom.thing\"\ndataset = \"custom.things\"\npriority = 1000\n\
+         [[detect]]\nwhen = [{ path = \"category\", equals = [\"MyCustomCategory\"] }]\n\
+         [[field]]\nto = \"event.action\"\nfrom = [\"what\"]\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .arg("map")
+        .arg("--schemas")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"category\":\"MyCustomCategory\",\"what\":\"did-it\",\"time\":\"2024-01-01T00:00:00Z\"}")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["event"]["dataset"], "custom.things");
+    assert_eq!(v["event"]["action"], "did-it");
+
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "[family]\nname = \"x\"\nbogus_key = 1\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("map")
+        .arg("--schemas")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.toml:"),
+        "schema errors name the file and line: {err}"
+    );
+}
