@@ -27,5 +27,8 @@ fi
 step "cargo build (plugins are loaded as built .so files by the tests)"
 cargo build --workspace --locked
 
+# The plugin libraries the tests load are the ones just built (no nested cargo build inside tests).
+export AZLOG_PLUGIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug"
+
 step "cargo test"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
