@@ -3,8 +3,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check_config;
 pub mod demo;
 pub mod map;
+pub mod replay;
+pub mod run;
 
 /// Moves Azure security logs into SIEMs.
 #[derive(Parser, Debug)]
@@ -24,6 +27,12 @@ pub enum Command {
     Emulator(azlog_emulator::EmulatorArgs),
     /// Map records from files or stdin and print them (ECS JSON, CEF, LEEF or Splunk HEC JSON).
     Map(map::MapArgs),
+    /// Run the service: read Event Hubs, map, deliver to the sinks, checkpoint.
+    Run(run::RunArgs),
+    /// Re-read a range of the hub into chosen sinks, or re-send a dead-letter file.
+    Replay(replay::ReplayArgs),
+    /// Validate a configuration file without connecting anywhere.
+    CheckConfig(check_config::CheckConfigArgs),
 }
 
 /// Entry point used by the binary.
@@ -34,6 +43,9 @@ pub fn main() -> ExitCode {
         Command::Map(args) => map::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Emulator(args) => run_emulator(args),
+        Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,18 @@
 //! Sources: where raw events come from. Each yields [`RawEvent`]s with their position.
+//!
+//! The pipeline (see [`crate::pipeline`]) only talks to the [`Source`] trait: a list of
+//! partitions, their properties, and one [`PartitionReader`] per partition opened at a
+//! [`StartFrom`] position. Implementations:
+//!
+//! * [`eventhubs::EventHubsSource`] — Azure Event Hubs over AMQP (official SDK);
+//! * [`memory::MemorySource`] — in-process partitions, for tests, with fault injection.
 pub mod eventhubs;
+pub mod memory;
+pub mod position;
+
+use async_trait::async_trait;
+
+pub use position::{StartFrom, Until};
 
 /// One event as a source delivers it: a body holding one or many records, and its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,4 +27,84 @@ pub struct RawEvent {
     pub sequence: i64,
     /// Enqueued time, ns since the Unix epoch.
     pub enqueued_ns: Option<i64>,
+}
+
+/// What a source knows about one partition right now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartitionInfo {
+    /// Partition id.
+    pub id: String,
+    /// True when the partition holds no event.
+    pub is_empty: bool,
+    /// Sequence number of the oldest retained event.
+    pub beginning_sequence: i64,
+    /// Sequence number of the newest event (-1 when empty).
+    pub last_sequence: i64,
+    /// Offset of the newest event.
+    pub last_offset: String,
+    /// Enqueued time of the newest event, ns since the Unix epoch.
+    pub last_enqueued_ns: Option<i64>,
+}
+
+/// Errors from a source. `retryable` says whether reconnecting may help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    /// What failed, with context (never a secret).
+    pub message: String,
+    /// True for link/connection/timeouts; false for "hub does not exist", "unauthorized".
+    pub retryable: bool,
+}
+
+impl SourceError {
+    /// A transient error (reconnect with backoff).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// An error reconnecting will not fix.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// An open reader on one partition.
+#[async_trait]
+pub trait PartitionReader: Send {
+    /// The next event; `None` when the reader ended (link closed, stolen): the pipeline reopens
+    /// it. An `Err` also ends the reader.
+    async fn next(&mut self) -> Option<Result<RawEvent, SourceError>>;
+
+    /// Detaches from the partition.
+    async fn close(self: Box<Self>);
+}
+
+/// A partitioned event source.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Names the source in record positions and logs (never a secret), e.g.
+    /// `eventhubs:ns.servicebus.windows.net/hub/$Default`.
+    fn describe(&self) -> String;
+
+    /// Partition ids.
+    async fn partitions(&self) -> Result<Vec<String>, SourceError>;
+
+    /// Current properties of a partition.
+    async fn partition_info(&self, partition: &str) -> Result<PartitionInfo, SourceError>;
+
+    /// Opens a reader on `partition` starting at `start`.
+    async fn open(
+        &self,
+        partition: &str,
+        start: &StartFrom,
+    ) -> Result<Box<dyn PartitionReader>, SourceError>;
+
+    /// Releases connections (best effort).
+    async fn close(&self) {}
 }

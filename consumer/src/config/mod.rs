@@ -1,0 +1,414 @@
+//! The service configuration, `azlog-hub.toml`: parsing, environment overrides, secrets and
+//! validation. Every key is documented in docs/configuration.md.
+//!
+//! [`HubConfig::load`] reads the file, applies the `AZLOG_*` overrides ([`env::OVERRIDES`]),
+//! resolves secrets (inline, `_env` or `_file`) and checks everything that can be checked
+//! without connecting. All problems are collected and reported together, each saying what to
+//! fix ([`ConfigError`]). Relative paths are relative to the config file's directory.
+pub mod checkpoint;
+pub mod env;
+pub mod eventhubs;
+pub mod raw;
+pub mod secret;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use azlog_mapper::envelope::EnvelopeConfig;
+
+use crate::sink_host::SinkConfig;
+
+pub use checkpoint::{CheckpointConfig, CheckpointStoreConfig};
+pub use eventhubs::EventHubsConfig;
+pub use secret::{Secret, SecretSpec};
+
+/// Everything wrong with a configuration, one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", format_problems(.file, .problems))]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong and how to fix it.
+    pub problems: Vec<String>,
+}
+
+fn format_problems(file: &Path, problems: &[String]) -> String {
+    let mut s = format!(
+        "{} has {} problem{}:",
+        file.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        s.push_str("\n  - ");
+        s.push_str(p);
+    }
+    s
+}
+
+/// `[pipeline]` tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineSettings {
+    /// Events per partition read but not yet acknowledged by every sink before the partition's
+    /// reader pauses (backpressure bound).
+    pub max_in_flight_events: usize,
+    /// Events queued in front of each sink.
+    pub sink_queue_events: usize,
+    /// How long shutdown waits for in-flight batches.
+    pub drain_timeout: Duration,
+    /// First reconnect delay after a link/connection error.
+    pub reconnect_initial: Duration,
+    /// Largest reconnect delay.
+    pub reconnect_max: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            max_in_flight_events: 2000,
+            sink_queue_events: 256,
+            drain_timeout: Duration::from_secs(30),
+            reconnect_initial: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `/metrics`, `/health`, `/ready` listen address (off when `None`).
+    pub listen: Option<std::net::SocketAddr>,
+    /// Seconds between progress log lines (`None` = off).
+    pub log_interval: Option<Duration>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            log_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// State directory (checkpoints, dead letters).
+    pub state_dir: PathBuf,
+    /// Sink plugin directory.
+    pub plugin_dir: PathBuf,
+    /// Schema tables overlaying the built-in ones.
+    pub schemas: Option<PathBuf>,
+    /// Dead-letter file.
+    pub dead_letter: PathBuf,
+    /// The Event Hubs source.
+    pub eventhubs: EventHubsConfig,
+    /// Checkpoints.
+    pub checkpoint: CheckpointConfig,
+    /// Pipeline tuning.
+    pub pipeline: PipelineSettings,
+    /// Envelope sanitizers.
+    pub envelope: EnvelopeConfig,
+    /// Metrics endpoint and progress logs.
+    pub metrics: MetricsConfig,
+    /// The sinks.
+    pub sinks: Vec<SinkConfig>,
+    /// Environment overrides that were applied (names only).
+    pub env_overrides: Vec<&'static str>,
+}
+
+/// Default plugin directory: the directory holding the executable.
+fn default_plugin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl HubConfig {
+    /// Reads and validates `path`, with overrides from the process environment.
+    pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            problems: vec![format!("cannot read the file: {e}")],
+        })?;
+        Self::parse(&text, path, &|k| std::env::var(k).ok())
+    }
+
+    /// Validates config text as if read from `path` (relative paths are resolved against its
+    /// directory), looking environment variables up with `env`.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<HubConfig, ConfigError> {
+        let fail = |problems: Vec<String>| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        };
+        let mut raw: raw::RawConfig =
+            toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim().to_owned()]))?;
+        let env_overrides = env::apply(&mut raw, env);
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let mut problems = Vec::new();
+
+        let state_dir = absolute(
+            &base,
+            raw.state_dir
+                .as_deref()
+                .unwrap_or_else(|| Path::new("state")),
+        );
+        let plugin_dir = raw
+            .plugin_dir
+            .as_deref()
+            .map(|p| absolute(&base, p))
+            .unwrap_or_else(default_plugin_dir);
+        let schemas = raw.schemas.as_deref().map(|p| absolute(&base, p));
+        let dead_letter = raw
+            .dead_letter
+            .as_deref()
+            .map(|p| absolute(&base, p))
+            .unwrap_or_else(|| state_dir.join("dead-letter").join("dead-letter.ndjson"));
+
+        let eventhubs = match &raw.source.eventhubs {
+            Some(eh) => eventhubs::resolve(eh, &base, env, &mut problems),
+            None => {
+                problems.push(
+                    "no source: add a [source.eventhubs] table (or set AZLOG_EVENTHUBS_CONNECTION_STRING)"
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        let checkpoint =
+            checkpoint::resolve(&raw.checkpoint, &state_dir, &base, env, &mut problems);
+
+        let d = PipelineSettings::default();
+        let p = &raw.pipeline;
+        let pipeline = PipelineSettings {
+            max_in_flight_events: p.max_in_flight_events.unwrap_or(d.max_in_flight_events),
+            sink_queue_events: p.sink_queue_events.unwrap_or(d.sink_queue_events),
+            drain_timeout: p
+                .drain_timeout_secs
+                .map_or(d.drain_timeout, Duration::from_secs),
+            reconnect_initial: p
+                .reconnect_initial_ms
+                .map_or(d.reconnect_initial, Duration::from_millis),
+            reconnect_max: p
+                .reconnect_max_ms
+                .map_or(d.reconnect_max, Duration::from_millis),
+        };
+        if pipeline.max_in_flight_events == 0 {
+            problems.push("[pipeline] max_in_flight_events: must be at least 1".to_owned());
+        }
+        if pipeline.sink_queue_events == 0 {
+            problems.push("[pipeline] sink_queue_events: must be at least 1".to_owned());
+        }
+        if pipeline.reconnect_initial.is_zero()
+            || pipeline.reconnect_max < pipeline.reconnect_initial
+        {
+            problems.push(
+                "[pipeline] reconnect_initial_ms must be >= 1 and <= reconnect_max_ms".to_owned(),
+            );
+        }
+
+        let de = EnvelopeConfig::default();
+        let envelope = EnvelopeConfig {
+            fix_control_chars: raw
+                .envelope
+                .fix_control_chars
+                .unwrap_or(de.fix_control_chars),
+            fix_single_quotes: raw
+                .envelope
+                .fix_single_quotes
+                .unwrap_or(de.fix_single_quotes),
+            max_record_bytes: raw.envelope.max_record_bytes.unwrap_or(de.max_record_bytes),
+        };
+        if envelope.max_record_bytes < 1024 {
+            problems.push("[envelope] max_record_bytes: must be at least 1024".to_owned());
+        }
+
+        let dm = MetricsConfig::default();
+        let metrics = MetricsConfig {
+            listen: match raw.metrics.listen.as_deref() {
+                None => None,
+                Some(l) => match l.parse() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        problems.push(format!(
+                            "[metrics] listen: `{l}` is not an address; use host:port such as 127.0.0.1:9464"
+                        ));
+                        None
+                    }
+                },
+            },
+            log_interval: match raw.metrics.log_interval_secs {
+                None => dm.log_interval,
+                Some(0) => None,
+                Some(s) => Some(Duration::from_secs(s)),
+            },
+        };
+
+        if raw.sink.is_empty() {
+            problems.push(
+                "no sinks: add at least one [[sink]] table (name, plugin and the plugin's settings)"
+                    .to_owned(),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for s in &raw.sink {
+            if let Err(e) = s.validate() {
+                problems.push(format!("[[sink]] {e}"));
+            }
+            if !names.insert(s.name.as_str()) {
+                problems.push(format!(
+                    "[[sink]] `{}`: the name is used twice; sink names must be unique",
+                    s.name
+                ));
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
+        match (eventhubs, checkpoint) {
+            (Some(eventhubs), Some(checkpoint)) => Ok(HubConfig {
+                file: path.to_path_buf(),
+                state_dir,
+                plugin_dir,
+                schemas,
+                dead_letter,
+                eventhubs,
+                checkpoint,
+                pipeline,
+                envelope,
+                metrics,
+                sinks: raw.sink,
+                env_overrides,
+            }),
+            _ => Err(fail(vec!["incomplete configuration".to_owned()])),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+state_dir = "/var/lib/azlog-hub"
+plugin_dir = "plugins"
+
+[source.eventhubs]
+connection_string_env = "EH_CS"
+consumer_group = "azlog"
+partitions = "all"
+start_position = "latest"
+
+[checkpoint]
+every_events = 500
+every_ms = 2000
+
+[[sink]]
+name = "files"
+plugin = "file"
+path = "/var/log/azure.ndjson"
+"#;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "EH_CS").then(|| {
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=l;SharedAccessKey=TOPSECRET;EntityPath=logs".to_owned()
+        })
+    }
+
+    #[test]
+    fn parses_a_good_file() {
+        let c = HubConfig::parse(GOOD, Path::new("/etc/azlog/azlog-hub.toml"), &env).unwrap();
+        assert_eq!(c.state_dir, Path::new("/var/lib/azlog-hub"));
+        assert_eq!(c.plugin_dir, Path::new("/etc/azlog/plugins"));
+        assert_eq!(
+            c.dead_letter,
+            Path::new("/var/lib/azlog-hub/dead-letter/dead-letter.ndjson")
+        );
+        assert_eq!(c.eventhubs.endpoint.hub, "logs");
+        assert_eq!(c.eventhubs.endpoint.consumer_group, "azlog");
+        assert_eq!(c.checkpoint.cadence.every_events, 500);
+        assert_eq!(c.sinks.len(), 1);
+        assert!(
+            !format!("{c:?}").contains("TOPSECRET"),
+            "Debug must redact secrets"
+        );
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let env = |k: &str| {
+            match k {
+            "AZLOG_EVENTHUBS_CONNECTION_STRING" => Some(
+                "Endpoint=sb://other.servicebus.windows.net/;SharedAccessKeyName=l;SharedAccessKey=K".to_owned(),
+            ),
+            "AZLOG_EVENTHUBS_HUB" => Some("hub2".to_owned()),
+            "AZLOG_STATE_DIR" => Some("/tmp/st".to_owned()),
+            "AZLOG_EVENTHUBS_PARTITIONS" => Some("1, 2".to_owned()),
+            _ => None,
+        }
+        };
+        let c = HubConfig::parse(GOOD, Path::new("/etc/azlog/azlog-hub.toml"), &env).unwrap();
+        assert_eq!(
+            c.eventhubs.fully_qualified_namespace,
+            "other.servicebus.windows.net"
+        );
+        assert_eq!(c.eventhubs.endpoint.hub, "hub2");
+        assert_eq!(c.state_dir, Path::new("/tmp/st"));
+        assert_eq!(c.eventhubs.partitions, Some(vec!["1".into(), "2".into()]));
+        assert!(c
+            .env_overrides
+            .contains(&"AZLOG_EVENTHUBS_CONNECTION_STRING"));
+    }
+
+    #[test]
+    fn collects_every_problem() {
+        let text = r#"
+[source.eventhubs]
+connection_string_env = "MISSING"
+[checkpoint]
+store = "blob"
+[pipeline]
+max_in_flight_events = 0
+[metrics]
+listen = "everywhere"
+"#;
+        let e = HubConfig::parse(text, Path::new("x.toml"), &|_| None).unwrap_err();
+        let all = e.to_string();
+        for want in [
+            "MISSING is not set",
+            "needs a storage connection string",
+            "max_in_flight_events",
+            "[metrics] listen",
+            "no sinks",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in\n{all}");
+        }
+        let e = HubConfig::parse("[sourse.eventhubs]\n", Path::new("x.toml"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `sourse`"), "{e}");
+    }
+}

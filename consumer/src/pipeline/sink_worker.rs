@@ -1,0 +1,274 @@
+//! One thread per sink: takes routed records from a bounded channel (per-partition order is
+//! the channel order), batches and delivers them through its [`SinkHost`], and turns every
+//! [`BatchOutcome`] into acks (accepted), dead letters + acks (rejected) or nothing
+//! (undelivered: re-read after restart).
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use azlog_plugin_api::Record;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ack::AckTicket;
+use crate::sink_host::{BatchOutcome, Offered, SinkHost};
+
+use super::dead_letters::DeadLetters;
+use super::metrics::SinkMetrics;
+use super::partition_state::PartitionState;
+
+/// A message to a sink worker.
+pub(crate) enum SinkMsg {
+    /// The records of one event routed to this sink.
+    Event {
+        partition: Arc<PartitionState>,
+        ticket: AckTicket,
+        records: Vec<Record>,
+    },
+    /// Deliver what is pending and flush the plugin; reply when done.
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// A running sink worker.
+pub(crate) struct SinkWorker {
+    pub name: String,
+    pub thread: std::thread::JoinHandle<()>,
+    /// Cuts retry waits short (set after the drain timeout).
+    pub shutdown_flag: Arc<AtomicBool>,
+    /// Fires when the thread ends.
+    pub done: oneshot::Receiver<()>,
+}
+
+/// Starts the worker thread for `host`.
+pub(crate) fn spawn(
+    host: SinkHost,
+    rx: mpsc::Receiver<SinkMsg>,
+    dead: Arc<DeadLetters>,
+    metrics: Arc<SinkMetrics>,
+    fatal: mpsc::UnboundedSender<String>,
+    stopping: Arc<AtomicBool>,
+) -> std::io::Result<SinkWorker> {
+    let name = host.name().to_owned();
+    let shutdown_flag = host.shutdown_flag();
+    let (done_tx, done) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("sink-{name}"))
+        .spawn(move || {
+            let mut w = Worker {
+                host: Some(host),
+                queue: VecDeque::new(),
+                dead,
+                metrics,
+                fatal,
+                stopping,
+            };
+            w.run(rx);
+            let _ = done_tx.send(());
+        })?;
+    Ok(SinkWorker {
+        name,
+        thread,
+        shutdown_flag,
+        done,
+    })
+}
+
+struct Worker {
+    host: Option<SinkHost>,
+    /// (partition, ticket) of every queued record, in offer order.
+    queue: VecDeque<(Arc<PartitionState>, AckTicket)>,
+    dead: Arc<DeadLetters>,
+    metrics: Arc<SinkMetrics>,
+    fatal: mpsc::UnboundedSender<String>,
+    stopping: Arc<AtomicBool>,
+}
+
+enum Next {
+    Msg(SinkMsg),
+    Timeout,
+    Closed,
+}
+
+impl Worker {
+    fn run(&mut self, mut rx: mpsc::Receiver<SinkMsg>) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = self
+                    .fatal
+                    .send(format!("sink worker: cannot start a timer runtime: {e}"));
+                return;
+            }
+        };
+        loop {
+            let Some(host) = self.host.as_ref() else {
+                return;
+            };
+            let deadline = host.next_deadline();
+            let next = rt.block_on(async {
+                match deadline {
+                    Some(d) => {
+                        match tokio::time::timeout_at(tokio::time::Instant::from_std(d), rx.recv())
+                            .await
+                        {
+                            Ok(Some(m)) => Next::Msg(m),
+                            Ok(None) => Next::Closed,
+                            Err(_) => Next::Timeout,
+                        }
+                    }
+                    None => match rx.recv().await {
+                        Some(m) => Next::Msg(m),
+                        None => Next::Closed,
+                    },
+                }
+            });
+            match next {
+                Next::Msg(SinkMsg::Event {
+                    partition,
+                    ticket,
+                    records,
+                }) => self.offer(partition, ticket, records),
+                Next::Msg(SinkMsg::Flush(reply)) => {
+                    let result = self.flush();
+                    let _ = reply.send(result);
+                }
+                Next::Timeout => {
+                    let outcome = self.host.as_mut().and_then(|h| h.poll(Instant::now()));
+                    if let Some(o) = outcome {
+                        self.handle(o);
+                    }
+                }
+                Next::Closed => {
+                    self.close();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn offer(&mut self, partition: Arc<PartitionState>, ticket: AckTicket, records: Vec<Record>) {
+        for record in records {
+            let Some(host) = self.host.as_mut() else {
+                return;
+            };
+            match host.offer(record) {
+                Offered::Filtered(_) => partition.ack(ticket, 1),
+                Offered::Queued => self.queue.push_back((partition.clone(), ticket)),
+                Offered::Delivered(outcome) => {
+                    self.queue.push_back((partition.clone(), ticket));
+                    self.handle(outcome);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        let Some(host) = self.host.as_mut() else {
+            return Ok(());
+        };
+        let (outcome, flushed) = host.flush();
+        if let Some(o) = outcome {
+            self.handle(o);
+        }
+        flushed.map_err(|e| e.to_string())
+    }
+
+    fn close(&mut self) {
+        let Some(host) = self.host.take() else {
+            return;
+        };
+        let (outcome, closed) = host.close();
+        if let Some(o) = outcome {
+            self.handle(o);
+        }
+        if let Err(e) = closed {
+            tracing::warn!(sink = %self.metrics.name, error = %e, "closing the sink reported an error");
+        }
+        if !self.queue.is_empty() {
+            tracing::warn!(sink = %self.metrics.name, records = self.queue.len(), "records left unacknowledged at close; they are re-read after restart");
+        }
+    }
+
+    /// Acks, dead-letters or leaves unacked each record of a delivered batch.
+    fn handle(&mut self, outcome: BatchOutcome) {
+        let n = outcome.records.len();
+        if self.queue.len() < n {
+            tracing::error!(sink = %outcome.sink, batch = n, queued = self.queue.len(), "batch larger than the records queued (bug)");
+        }
+        let entries: Vec<_> = self.queue.drain(..n.min(self.queue.len())).collect();
+        let until = outcome
+            .undelivered
+            .as_ref()
+            .map_or(n, |u| u.from)
+            .min(entries.len());
+        let stage = format!("sink:{}", outcome.sink);
+        let mut rejected = outcome.rejected.iter().peekable();
+        let (mut accepted, mut refused) = (0u64, 0u64);
+        // Consecutive records of one event are acked together.
+        let mut group: Option<(usize, u64)> = None;
+        let flush_group = |group: &mut Option<(usize, u64)>| {
+            if let Some((i, k)) = group.take() {
+                let (p, t) = &entries[i];
+                p.ack(*t, k);
+            }
+        };
+        for i in 0..until {
+            if rejected.peek().is_some_and(|r| r.index == i) {
+                let reason = rejected.next().map(|r| r.reason.as_str()).unwrap_or("");
+                let record = &outcome.records[i];
+                if let Err(e) =
+                    self.dead
+                        .write(&stage, reason, &record.position, record.original.as_bytes())
+                {
+                    // Not acked: the record must not vanish; it is re-read after restart.
+                    let _ = self.fatal.send(format!(
+                        "writing a dead letter to {} failed: {e}",
+                        self.dead.path().display()
+                    ));
+                    continue;
+                }
+                refused += 1;
+            } else {
+                accepted += 1;
+            }
+            let same = group.is_some_and(|(g, _)| {
+                Arc::ptr_eq(&entries[g].0, &entries[i].0) && entries[g].1 == entries[i].1
+            });
+            if same {
+                if let Some((_, k)) = group.as_mut() {
+                    *k += 1;
+                }
+            } else {
+                flush_group(&mut group);
+                group = Some((i, 1));
+            }
+        }
+        flush_group(&mut group);
+        let m = &self.metrics;
+        m.accepted.fetch_add(accepted, Ordering::Relaxed);
+        m.rejected.fetch_add(refused, Ordering::Relaxed);
+        m.batches.fetch_add(1, Ordering::Relaxed);
+        if let Some(host) = &self.host {
+            m.retries.store(host.stats().retries, Ordering::Relaxed);
+            m.restarts.store(host.stats().restarts, Ordering::Relaxed);
+        }
+        if let Some(u) = &outcome.undelivered {
+            let left = (n - u.from.min(n)) as u64;
+            m.undelivered.fetch_add(left, Ordering::Relaxed);
+            if u.sink_parked {
+                m.parked.store(true, Ordering::Relaxed);
+            }
+            if self.stopping.load(Ordering::Relaxed) {
+                tracing::info!(sink = %outcome.sink, records = left, reason = %u.reason, "undelivered at shutdown; re-read after restart");
+            } else {
+                let _ = self.fatal.send(format!(
+                    "sink `{}` could not deliver {left} records ({}); stopping so that they are re-read from the last checkpoint after the sink is fixed",
+                    outcome.sink, u.reason
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The service around the pipeline: `run` (live, checkpointed), `replay` (a range into chosen
+//! sinks) and the dead-letter replay, assembled from a [`HubConfig`].
+pub mod assemble;
+pub mod dead_letter_replay;
+pub mod http;
+pub mod progress;
+pub mod signals;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use azlog_mapper::Mapper;
+use tokio::sync::watch;
+
+use crate::config::HubConfig;
+use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
+use crate::source::{Source, StartFrom, Until};
+
+/// How often the partition ends are polled for the lag gauges.
+const LAG_POLL: Duration = Duration::from_secs(15);
+
+/// `azlog-hub run`: connects to Event Hubs and runs until `stop`.
+pub async fn run(config: &HubConfig, mut stop: watch::Receiver<bool>) -> Result<RunSummary> {
+    let Some(source) = assemble::eventhubs_source(&config.eventhubs, None, &mut stop).await? else {
+        return Ok(RunSummary::stopped());
+    };
+    tracing::info!(source = %source.describe(), "connected");
+    run_with_source(config, Arc::new(source), stop).await
+}
+
+/// `run` with a given source (tests use the in-memory source).
+pub async fn run_with_source(
+    config: &HubConfig,
+    source: Arc<dyn Source>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let store = assemble::checkpoint_store(&config.checkpoint).await?;
+    let key = assemble::checkpoint_key(&config.eventhubs);
+    tracing::info!(store = %store.describe(), hub = %key.hub, consumer_group = %key.consumer_group, "checkpoint store");
+    let registry = assemble::plugins(&config.plugin_dir)?;
+    let mapper =
+        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
+    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
+    let Some(hosts) = assemble::open_sinks(&config.sinks, &registry, &mut stop).await? else {
+        return Ok(RunSummary::stopped());
+    };
+    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, hosts, dead);
+    let metrics = pipeline.metrics();
+    let (aux_tx, aux_rx) = watch::channel(false);
+    if let Some(addr) = config.metrics.listen {
+        http::serve(addr, metrics.clone(), aux_rx.clone())
+            .await
+            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+    }
+    if let Some(every) = config.metrics.log_interval {
+        tokio::spawn(progress::log_progress(
+            metrics.clone(),
+            every,
+            aux_rx.clone(),
+        ));
+    }
+    tokio::spawn(progress::poll_partition_ends(
+        source.clone(),
+        metrics.clone(),
+        LAG_POLL,
+        aux_rx,
+    ));
+    let opts = RunOptions {
+        settings: config.pipeline.clone(),
+        envelope: config.envelope.clone(),
+        partitions: config.eventhubs.partitions.clone(),
+        default_start: config.eventhubs.start.clone(),
+        start_override: None,
+        resume_from: Some((store.clone(), key.clone())),
+        checkpoints: Some(CheckpointTarget {
+            store,
+            key,
+            cadence: config.checkpoint.cadence,
+            flush_sinks: config.checkpoint.flush_sinks,
+        }),
+        stop_at_end: false,
+        until: None,
+        idle_timeout: None,
+        connect_attempts: None,
+    };
+    let summary = pipeline.run(opts, stop).await;
+    let _ = aux_tx.send(true);
+    summary
+}
+
+/// Where a replay starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// After each partition's live checkpoint (the configured start position without one).
+    Checkpoint,
+    /// At this position in every partition.
+    Position(StartFrom),
+}
+
+impl ReplayFrom {
+    /// Parses `checkpoint` or a [`StartFrom`] text.
+    pub fn parse(s: &str) -> Result<ReplayFrom, crate::source::position::PositionError> {
+        if s.trim().eq_ignore_ascii_case("checkpoint") {
+            Ok(ReplayFrom::Checkpoint)
+        } else {
+            StartFrom::parse(s).map(ReplayFrom::Position)
+        }
+    }
+}
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayRequest {
+    /// Start.
+    pub from: ReplayFrom,
+    /// Inclusive end (otherwise: each partition's newest event when the replay starts).
+    pub until: Option<Until>,
+    /// Partitions (`None`: the configured ones).
+    pub partitions: Option<Vec<String>>,
+    /// Sink names (`None`: all configured sinks).
+    pub sinks: Option<Vec<String>>,
+    /// Move the live checkpoint to where the replay ended.
+    pub commit: bool,
+    /// End a partition when no event arrives for this long.
+    pub idle_timeout: Duration,
+    /// Print a progress line to stderr every second.
+    pub progress: bool,
+    /// Dead letters of the replay go here instead of the configured file.
+    pub dead_letter: Option<PathBuf>,
+}
+
+/// `azlog-hub replay`: connects to Event Hubs and replays.
+pub async fn replay(
+    config: &HubConfig,
+    req: &ReplayRequest,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let Some(source) = assemble::eventhubs_source(&config.eventhubs, Some(3), &mut stop).await?
+    else {
+        return Ok(RunSummary::stopped());
+    };
+    replay_with_source(config, Arc::new(source), req, stop).await
+}
+
+/// `replay` with a given source.
+pub async fn replay_with_source(
+    config: &HubConfig,
+    source: Arc<dyn Source>,
+    req: &ReplayRequest,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let sink_configs = select_sinks(config, req.sinks.as_deref())?;
+    let store = assemble::checkpoint_store(&config.checkpoint).await?;
+    let key = assemble::checkpoint_key(&config.eventhubs);
+    let registry = assemble::plugins(&config.plugin_dir)?;
+    let mapper =
+        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
+    let dead = Arc::new(DeadLetters::new(
+        req.dead_letter.as_deref().unwrap_or(&config.dead_letter),
+    ));
+    let Some(hosts) = assemble::open_sinks(&sink_configs, &registry, &mut stop).await? else {
+        return Ok(RunSummary::stopped());
+    };
+    let pipeline = Pipeline::new(source.clone(), mapper, &sink_configs, hosts, dead);
+    let metrics = pipeline.metrics();
+    let (aux_tx, aux_rx) = watch::channel(false);
+    let progress_task = req.progress.then(|| {
+        tokio::spawn(progress::replay_progress(
+            metrics.clone(),
+            Duration::from_secs(1),
+            aux_rx.clone(),
+        ))
+    });
+    let (start_override, resume_from) = match &req.from {
+        ReplayFrom::Checkpoint => (None, Some((store.clone(), key.clone()))),
+        ReplayFrom::Position(p) => (Some(p.clone()), None),
+    };
+    let opts = RunOptions {
+        settings: config.pipeline.clone(),
+        envelope: config.envelope.clone(),
+        partitions: req
+            .partitions
+            .clone()
+            .or_else(|| config.eventhubs.partitions.clone()),
+        default_start: config.eventhubs.start.clone(),
+        start_override,
+        resume_from,
+        checkpoints: req.commit.then(|| CheckpointTarget {
+            store,
+            key,
+            cadence: config.checkpoint.cadence,
+            flush_sinks: config.checkpoint.flush_sinks,
+        }),
+        stop_at_end: true,
+        until: req.until.clone(),
+        idle_timeout: Some(req.idle_timeout),
+        connect_attempts: Some(3),
+    };
+    let summary = pipeline.run(opts, stop).await;
+    let _ = aux_tx.send(true);
+    if let Some(t) = progress_task {
+        let _ = t.await;
+    }
+    summary
+}
+
+/// The configured sinks named in `names` (all when `None`), in configuration order.
+pub fn select_sinks(
+    config: &HubConfig,
+    names: Option<&[String]>,
+) -> Result<Vec<crate::sink_host::SinkConfig>> {
+    let Some(names) = names else {
+        return Ok(config.sinks.clone());
+    };
+    let configured: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
+    for n in names {
+        anyhow::ensure!(
+            configured.contains(&n.as_str()),
+            "--sink {n}: no sink of that name in {} (configured: {})",
+            config.file.display(),
+            configured.join(", ")
+        );
+    }
+    Ok(config
+        .sinks
+        .iter()
+        .filter(|s| names.contains(&s.name))
+        .cloned()
+        .collect())
+}
+
+impl RunSummary {
+    /// The summary of a run stopped before it started.
+    pub fn stopped() -> Self {
+        RunSummary {
+            events: 0,
+            records: 0,
+            dead_lettered: 0,
+            checkpoints: 0,
+            partitions: Default::default(),
+            sinks: Default::default(),
+            error: None,
+            stuck_sinks: Vec::new(),
+        }
+    }
+}

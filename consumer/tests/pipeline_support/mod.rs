@@ -1,0 +1,172 @@
+//! Shared helpers of the pipeline/service tests: built plugins staged into a private plugin
+//! dir, sample records tagged with ids, configs, and file-sink readers.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use azlog_mapper::envelope::{EnvelopeConfig, RecordReader};
+
+/// Plugin crates the tests load.
+pub const PLUGIN_CRATES: [&str; 2] = ["azlog-sink-file", "azlog-test-sink"];
+
+/// Directory holding the built plugin libraries (`AZLOG_PLUGIN_DIR`, else builds them).
+pub fn built_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Ok(d) = std::env::var("AZLOG_PLUGIN_DIR") {
+            return PathBuf::from(d);
+        }
+        let mut cmd = std::process::Command::new(env!("CARGO"));
+        cmd.arg("build").arg("--quiet");
+        for c in PLUGIN_CRATES {
+            cmd.args(["-p", c]);
+        }
+        let status = cmd
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("run cargo build for the plugin crates");
+        assert!(status.success(), "building the plugin crates failed");
+        let exe = std::env::current_exe().expect("current exe");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target profile dir")
+            .to_path_buf()
+    })
+}
+
+fn lib_file(krate: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        krate.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Copies the test plugins into `dir/plugins` (0755/0644) and returns that path.
+pub fn stage_plugins(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let out = dir.join("plugins");
+    std::fs::create_dir_all(&out).expect("mkdir plugins");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for c in PLUGIN_CRATES {
+        let name = lib_file(c);
+        let src = built_dir().join(&name);
+        assert!(src.exists(), "{} is missing; was it built?", src.display());
+        let dst = out.join(&name);
+        std::fs::copy(&src, &dst).expect("copy plugin");
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    out
+}
+
+/// The bundled example records (one per family), compact JSON.
+pub fn sample_records() -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/records/azure-sample.json"
+    ))
+    .expect("read sample");
+    RecordReader::new(text.as_bytes(), EnvelopeConfig::default())
+        .map(|r| r.expect("split"))
+        .filter(|r| r.error.is_none())
+        .map(|r| String::from_utf8(r.json).expect("utf8"))
+        .collect()
+}
+
+/// Adds `"azlogTestId": id` as the first key of a record object.
+pub fn tag(record: &str, id: &str) -> String {
+    let rest = record
+        .trim_start()
+        .strip_prefix('{')
+        .expect("a JSON object");
+    let sep = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    format!("{{\"azlogTestId\":\"{id}\"{sep}{rest}")
+}
+
+/// `{"records":[...]}` of the given records.
+pub fn envelope(records: &[String]) -> String {
+    format!("{{\"records\":[{}]}}", records.join(","))
+}
+
+/// Writes `azlog-hub.toml` into `dir` and returns its path. `sinks` are `[[sink]]` tables;
+/// `extra` is appended (e.g. `[checkpoint]` overrides).
+pub fn write_config(dir: &Path, plugin_dir: &Path, sinks: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"state_dir = "{state}"
+plugin_dir = "{plugins}"
+
+[source.eventhubs]
+connection_string = "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs"
+start_position = "earliest"
+
+[metrics]
+log_interval_secs = 0
+
+{extra}
+
+{sinks}
+"#,
+        state = dir.join("state").display(),
+        plugins = plugin_dir.display(),
+    );
+    let path = dir.join("azlog-hub.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A file sink writing the original records, one per line.
+pub fn raw_file_sink(name: &str, path: &Path) -> String {
+    format!(
+        r#"[[sink]]
+name = "{name}"
+plugin = "file"
+path = "{}"
+format = "raw"
+[sink.batch]
+max_records = 100
+linger_ms = 20
+"#,
+        path.display()
+    )
+}
+
+/// The `azlogTestId` of each line of a raw (or ECS, via event.original) file-sink file.
+pub fn read_ids(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("sink line is JSON");
+            let id = v
+                .get("azlogTestId")
+                .and_then(|x| x.as_str())
+                .map(str::to_owned)
+                .or_else(|| {
+                    let orig = v.pointer("/event/original").and_then(|o| o.as_str())?;
+                    let o: serde_json::Value = serde_json::from_str(orig).ok()?;
+                    o.get("azlogTestId")?.as_str().map(str::to_owned)
+                });
+            id.unwrap_or_else(|| panic!("line without azlogTestId: {l}"))
+        })
+        .collect()
+}
+
+/// Polls `cond` until true or `timeout`.
+pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
