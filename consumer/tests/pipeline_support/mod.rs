@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use azlog_mapper::envelope::{EnvelopeConfig, RecordReader};
 
 /// Plugin crates the tests load.
-pub const PLUGIN_CRATES: [&str; 2] = ["azlog-sink-file", "azlog-test-sink"];
+pub const PLUGIN_CRATES: [&str; 3] = ["azlog-sink-file", "azlog-test-sink", "azlog-sink-cef"];
 
 /// Directory holding the built plugin libraries (`AZLOG_PLUGIN_DIR`, else builds them).
 pub fn built_dir() -> &'static Path {
