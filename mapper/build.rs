@@ -1,15 +1,12 @@
-//! Embeds every `schemas/*.toml` (not `schemas/sinks/`) into the binary and detects whether
-//! `src/winxml.rs` provides `parse_event` (cfg `azlog_winxml`).
+//! Embeds every `schemas/*.toml` (not `schemas/sinks/`) into the binary.
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::{env, fs};
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(azlog_winxml)");
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let schemas = manifest.join("..").join("schemas");
     println!("cargo::rerun-if-changed={}", schemas.display());
-    println!("cargo::rerun-if-changed=src/winxml.rs");
     println!("cargo::rerun-if-changed=build.rs");
 
     let mut files: Vec<PathBuf> = match fs::read_dir(&schemas) {
@@ -39,10 +36,5 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     if let Err(e) = fs::write(out_dir.join("builtin_tables.rs"), out) {
         panic!("cannot write builtin_tables.rs: {e}");
-    }
-
-    let winxml = fs::read_to_string(Path::new("src/winxml.rs")).unwrap_or_default();
-    if winxml.contains("pub fn parse_event") {
-        println!("cargo::rustc-cfg=azlog_winxml");
     }
 }

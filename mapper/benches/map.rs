@@ -1,7 +1,8 @@
 //! Mapping throughput vs serde_json parse-only of the same bytes, in the same run.
 //!
-//! Records come from `tests/fixtures/records/` (every `*.json` / `*.ndjson` file: envelopes,
-//! arrays, bare objects or NDJSON), or a few built-in records when that folder is absent.
+//! Records come from the inputs in `tests/fixtures/records/` (every `*.json` / `*.ndjson` file:
+//! envelopes, arrays, bare objects or NDJSON; not the `*.ecs.ndjson` golden outputs, which are
+//! the mapper's output, not Azure input), or a few built-in records when that folder is absent.
 //! Besides criterion's own report, a direct timing prints records/s, MB/s and the ratio
 //! (the target: mapping ≥ 50 % of parse-only).
 use std::path::Path;
@@ -25,6 +26,11 @@ fn collect_records(dir: &Path, out: &mut Vec<String>) {
     for p in paths {
         if p.is_dir() {
             collect_records(&p, out);
+            continue;
+        }
+        let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let input = name.ends_with(".json") || name.ends_with(".ndjson");
+        if !input || name.ends_with(".ecs.ndjson") {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&p) else {

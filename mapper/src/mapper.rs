@@ -6,7 +6,7 @@
 //! flattened; `$json` / `$xml` documents are parsed at most once each. Only emitted values
 //! are copied. The fields are sorted once by [`Record::from_fields`].
 use std::borrow::Cow;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::path::Path;
 
 use abi_stable::std_types::{RString, RVec};
@@ -109,85 +109,118 @@ impl Mapper {
         if !matches!(tree, Node::Object(_)) {
             return Err(MapError::NotAnObject(tree.type_name()));
         }
-        let doc = Doc::new(&self.plan, &tree);
-        let family = self.detect(&doc);
+        let mut scratch = SCRATCH.with(Cell::take);
+        let record = self.map_tree(&tree, input, ingested_ns, &mut scratch);
+        SCRATCH.with(|s| s.set(scratch));
+        Ok(record)
+    }
+
+    fn map_tree(
+        &self,
+        tree: &Node<'_>,
+        input: MapInput<'_>,
+        ingested_ns: i64,
+        s: &mut Scratch,
+    ) -> Record {
+        let plan = &self.plan;
+        // Per-record caches. The embedded documents live here, outside `Doc`, so that the
+        // node caches (reused from record to record) can be handed back afterwards.
+        let embeds: Vec<OnceCell<Option<Emb<'_>>>> =
+            (0..plan.embeds.len()).map(|_| OnceCell::new()).collect();
+        let mut conds = recycle(std::mem::take(&mut s.conds));
+        conds.resize_with(plan.cond_paths.len(), OnceCell::new);
+        let mut roots = recycle(std::mem::take(&mut s.roots));
+        roots.resize_with(plan.root_keys.len(), OnceCell::new);
+        let doc = Doc {
+            plan,
+            root: tree,
+            embeds: &embeds,
+            conds: &conds,
+            roots: &roots,
+            notes: RefCell::new(Vec::new()),
+            resource: OnceCell::new(),
+        };
+        let family = self.detect(&doc, s);
         // The fields are built in four runs, each sorted by key, then merged so that
         // `Record::from_fields` finds them sorted. Among equal keys the later run wins
         // (as if pushed in run order): fixed head < payload < table fields < fixed tail.
-        let mut head: Vec<Field> = Vec::with_capacity(2);
         if let Some(ds) = &family.dataset {
-            push(&mut head, "event.dataset", Value::from(ds.as_str()));
+            push(&mut s.head, "event.dataset", Value::from(ds.as_str()));
         }
-        push(&mut head, "event.kind", Value::from("event"));
-        let mut payload_run: Vec<Field> = Vec::new();
+        push(&mut s.head, "event.kind", Value::from("event"));
         if let Some(payload) = &family.payload {
-            payload_run.reserve(48);
-            let mut key = String::with_capacity(128);
             for (path, base) in &payload.copies {
                 if let Some(node) = doc.resolve(path) {
-                    key.clear();
-                    key.push_str(base);
-                    flatten(node, &mut key, 0, payload.depth, &mut payload_run);
+                    s.key.clear();
+                    s.key.push_str(base);
+                    flatten(node, &mut s.key, 0, payload.depth, &mut s.payload);
                 }
             }
         }
-        sort_run(&mut payload_run);
-        let mut fields: Vec<Field> = Vec::with_capacity(family.emit_order.len());
-        let (ts, ts_raw) = run_fields(&doc, family, &mut fields);
-        let out = merge_runs(merge_runs(head, payload_run), fields);
+        sort_run(&mut s.payload);
+        let (ts, ts_raw) = run_fields(&doc, family, s);
 
-        let mut tail: Vec<Field> = Vec::with_capacity(6);
         let timestamp_ns = match ts {
             Some(ns) => ns,
             None => {
-                push(&mut tail, "azlog.timestamp_fallback", Value::Bool(true));
+                push(&mut s.tail, "azlog.timestamp_fallback", Value::Bool(true));
                 if let Some(raw) = ts_raw {
-                    push(&mut tail, "azlog.timestamp_raw", Value::from(raw));
+                    push(&mut s.tail, "azlog.timestamp_raw", Value::from(raw));
                 }
                 input.enqueued_ns.unwrap_or(ingested_ns)
             }
         };
         if let Some(enq) = input.enqueued_ns {
             push(
-                &mut tail,
+                &mut s.tail,
                 "event.created",
                 Value::from(convert::rfc3339(enq)),
             );
         }
         push(
-            &mut tail,
+            &mut s.tail,
             "event.ingested",
             Value::from(convert::rfc3339(ingested_ns)),
         );
-        push(&mut tail, "azlog.family", Value::from(family.name.as_str()));
-        let notes = std::mem::take(&mut *doc.notes.borrow_mut());
+        push(&mut s.tail, "azlog.family", Value::from(family.name.as_str()));
+        let notes = doc.notes.take();
         if !notes.is_empty() {
             push(
-                &mut tail,
+                &mut s.tail,
                 "azlog.parse_errors",
                 Value::List(notes.into_iter().map(RString::from).collect::<RVec<_>>()),
             );
         }
-        sort_run(&mut tail);
-        let out = merge_runs(out, tail);
-        Ok(Record::from_fields(
+        sort_run(&mut s.tail);
+        drop(doc);
+        s.conds = recycle(conds);
+        s.roots = recycle(roots);
+
+        merge_into(&mut s.head, &mut s.payload, &mut s.merged);
+        merge_into(&mut s.merged, &mut s.fields, &mut s.merged2);
+        let mut out = Vec::with_capacity(s.merged2.len() + s.tail.len());
+        merge_into(&mut s.merged2, &mut s.tail, &mut out);
+        Record::from_fields(
             timestamp_ns,
             out,
             RString::from(input.json),
             input.position,
-        ))
+        )
     }
 
     /// The family that a record's tree selects.
-    fn detect<'t>(&self, doc: &'t Doc<'t, '_>) -> &FamilyPlan {
+    fn detect(&self, doc: &Doc<'_, '_, '_>, s: &mut Scratch) -> &FamilyPlan {
         let index = &self.plan.detect_index;
-        let mut candidate = vec![false; self.plan.families.len()];
+        let candidate = &mut s.candidate;
+        candidate.clear();
+        candidate.resize(self.plan.families.len(), false);
         for &fi in &index.always {
             if let Some(c) = candidate.get_mut(fi) {
                 *c = true;
             }
         }
-        let mut lower = String::new();
+        let lower = &mut s.lower;
+        let mut buf = [0u8; 24];
         for (path, values) in &index.keys {
             let mut mark = |t: &str| {
                 lower.clear();
@@ -200,12 +233,15 @@ impl Mapper {
                 }
             };
             match doc.cond_node(*path) {
-                Some(Node::Array(items)) => items
-                    .iter()
-                    .filter_map(Node::scalar_text)
-                    .for_each(|t| mark(&t)),
+                Some(Node::Array(items)) => {
+                    for item in items {
+                        if let Some(t) = item.scalar_text_in(&mut buf) {
+                            mark(&t);
+                        }
+                    }
+                }
                 Some(n) => {
-                    if let Some(t) = n.scalar_text() {
+                    if let Some(t) = n.scalar_text_in(&mut buf) {
                         mark(&t)
                     }
                 }
@@ -215,8 +251,8 @@ impl Mapper {
         self.plan
             .families
             .iter()
-            .zip(candidate)
-            .filter(|(_, c)| *c)
+            .zip(candidate.iter())
+            .filter(|(_, c)| **c)
             .map(|(f, _)| f)
             .find(|f| {
                 f.detect
@@ -225,6 +261,46 @@ impl Mapper {
             })
             .unwrap_or(&self.plan.fallback)
     }
+}
+
+thread_local! {
+    /// The work buffers of [`Mapper::map`], reused from record to record on each thread.
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// Work buffers of one [`Mapper::map`] call, kept per thread so that a record costs no
+/// allocation for them. Every buffer is empty between records; the node caches are typed
+/// `'static` only while they are empty (see [`recycle`]).
+#[derive(Default)]
+struct Scratch {
+    /// Resolved condition paths (by [`Plan::cond_paths`] index).
+    conds: Vec<OnceCell<Option<&'static Node<'static>>>>,
+    /// Root members (by [`Plan::root_keys`] index).
+    roots: Vec<OnceCell<Option<&'static Node<'static>>>>,
+    /// Families pre-selected by the detection index.
+    candidate: Vec<bool>,
+    lower: String,
+    /// Per field group of the chosen family: decided, default to use, value.
+    done: Vec<bool>,
+    pending: Vec<u32>,
+    values: Vec<Option<Value>>,
+    /// The four sorted runs of output fields and the merge buffers.
+    head: Vec<Field>,
+    payload: Vec<Field>,
+    fields: Vec<Field>,
+    tail: Vec<Field>,
+    merged: Vec<Field>,
+    merged2: Vec<Field>,
+    /// Dotted key being built by [`flatten`].
+    key: String,
+}
+
+/// Empties `v` and hands its allocation over to a vector whose element type differs only
+/// in lifetimes (the standard library collects a mapped `into_iter` in place, and nothing
+/// is mapped: the vector is empty).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// Sorts one run by key, stably (equal keys keep push order).
@@ -237,18 +313,14 @@ fn sort_run(run: &mut [Field]) {
     }
 }
 
-/// Merges two runs sorted by key; among equal keys those of `a` come first. Runs mostly
-/// interleave in long blocks (the payload's keys share a prefix), so block ends are found
-/// by binary search and moved as blocks.
-fn merge_runs(a: Vec<Field>, b: Vec<Field>) -> Vec<Field> {
-    if b.is_empty() {
-        return a;
-    }
-    if a.is_empty() {
-        return b;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+/// Moves the runs `a` and `b` (each sorted by key) into `out`, merged; among equal keys
+/// those of `a` come first. Runs mostly interleave in long blocks (the payload's keys share
+/// a prefix), so block ends are found by binary search and moved as blocks. `a` and `b` are
+/// left empty.
+fn merge_into(a: &mut Vec<Field>, b: &mut Vec<Field>, out: &mut Vec<Field>) {
+    out.reserve(a.len() + b.len());
+    let mut a = a.drain(..);
+    let mut b = b.drain(..);
     loop {
         let Some(b_head) = b.as_slice().first() else {
             out.extend(a);
@@ -267,7 +339,6 @@ fn merge_runs(a: Vec<Field>, b: Vec<Field>) -> Vec<Field> {
             .partition_point(|f| f.key.as_str() < a_head.key.as_str());
         out.extend(b.by_ref().take(n));
     }
-    out
 }
 
 fn push(out: &mut Vec<Field>, key: &str, value: Value) {
@@ -277,20 +348,26 @@ fn push(out: &mut Vec<Field>, key: &str, value: Value) {
     });
 }
 
-/// Evaluates the fields and pushes them to `out` sorted by key (in the family's
+/// Evaluates the fields and pushes them to `s.fields` sorted by key (in the family's
 /// `emit_order`); returns the record time (if read) and the unreadable time text.
-fn run_fields<'t>(
-    doc: &'t Doc<'t, '_>,
+fn run_fields(
+    doc: &Doc<'_, '_, '_>,
     family: &FamilyPlan,
-    out: &mut Vec<Field>,
+    s: &mut Scratch,
 ) -> (Option<i64>, Option<String>) {
     let fields = &family.fields;
-    let mut done = vec![false; fields.len()];
-    let mut pending_default: Vec<Option<&Value>> = vec![None; fields.len()];
-    let mut values: Vec<Option<Value>> = vec![None; fields.len()];
+    let n = fields.len();
+    let (done, pending, values) = (&mut s.done, &mut s.pending, &mut s.values);
+    done.clear();
+    done.resize(n, false);
+    // Index + 1 of the field whose `default` applies to a group (0: none).
+    pending.clear();
+    pending.resize(n, 0);
+    values.clear();
+    values.resize_with(n, || None);
     let mut ts: Option<i64> = None;
     let mut ts_raw: Option<String> = None;
-    for f in fields {
+    for (i, f) in fields.iter().enumerate() {
         if done[f.group] || !f.when.iter().all(|c| doc.test(c)) {
             continue;
         }
@@ -307,12 +384,13 @@ fn run_fields<'t>(
                 done[f.group] = true;
             }
             None => {
-                if pending_default[f.group].is_none() {
-                    pending_default[f.group] = f.default.as_ref();
+                if pending[f.group] == 0 && f.default.is_some() {
+                    pending[f.group] = u32::try_from(i + 1).unwrap_or(0);
                 }
             }
         }
     }
+    let out = &mut s.fields;
     for &g in &family.emit_order {
         let (Some(f), Some(slot)) = (fields.get(g), values.get_mut(g)) else {
             continue;
@@ -322,15 +400,19 @@ fn run_fields<'t>(
         };
         if let Some(v) = slot.take() {
             push(out, k, v);
-        } else if let Some(v) = pending_default[g] {
+        } else if let Some(v) = pending
+            .get(g)
+            .and_then(|&p| fields.get((p as usize).checked_sub(1)?))
+            .and_then(|d| d.default.as_ref())
+        {
             push(out, k, v.clone());
         }
     }
     (ts, ts_raw)
 }
 
-fn eval_timestamp<'t>(
-    doc: &'t Doc<'t, '_>,
+fn eval_timestamp(
+    doc: &Doc<'_, '_, '_>,
     f: &FieldPlan,
     raw: &mut Option<String>,
 ) -> Option<i64> {
@@ -369,7 +451,7 @@ fn extract<'s>(re: &regex::Regex, text: &'s str) -> Option<&'s str> {
     caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str())
 }
 
-fn eval_field<'t>(doc: &'t Doc<'t, '_>, f: &FieldPlan) -> Option<Value> {
+fn eval_field(doc: &Doc<'_, '_, '_>, f: &FieldPlan) -> Option<Value> {
     let converted = match &f.source {
         Source::Const(v) => return Some(v.clone()),
         Source::Paths(paths) => paths.iter().find_map(|path| {
@@ -393,11 +475,14 @@ fn eval_field<'t>(doc: &'t Doc<'t, '_>, f: &FieldPlan) -> Option<Value> {
     Some(match &f.map {
         None => converted,
         Some(map) => {
-            let text = converted.to_text();
+            let text: Cow<'_, str> = match &converted {
+                Value::Str(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_text()),
+            };
             let hit = if text.bytes().any(|b| b.is_ascii_uppercase()) {
                 map.entries.get(text.to_ascii_lowercase().as_str())
             } else {
-                map.entries.get(text.as_str())
+                map.entries.get(text.as_ref())
             };
             match (hit, &map.default) {
                 (Some(v), _) => v.clone(),
@@ -459,37 +544,25 @@ enum Emb<'t> {
     Ref(&'t Node<'t>),
 }
 
-/// One record being mapped: its tree plus per-record caches.
-struct Doc<'t, 'p> {
+/// One record being mapped: its tree plus per-record caches. `'t` is the lifetime of the
+/// tree and of the embedded documents parsed from it; `'c` that of the node caches, which
+/// are borrowed for the record only (they go back to the thread's scratch afterwards).
+struct Doc<'c, 't, 'p> {
     plan: &'p Plan,
     root: &'t Node<'t>,
-    embeds: Vec<OnceCell<Option<Emb<'t>>>>,
-    conds: Vec<OnceCell<Option<&'t Node<'t>>>>,
-    roots: Vec<OnceCell<Option<&'t Node<'t>>>>,
+    embeds: &'t [OnceCell<Option<Emb<'t>>>],
+    conds: &'c [OnceCell<Option<&'t Node<'t>>>],
+    roots: &'c [OnceCell<Option<&'t Node<'t>>>],
     notes: RefCell<Vec<String>>,
     /// The last resource id split (by node address) and its parts: the ~5 resource fields
     /// of a record usually read the same id.
     resource: OnceCell<(*const Node<'t>, Option<ResourceParts<'t>>)>,
 }
 
-impl<'t, 'p> Doc<'t, 'p> {
-    fn new(plan: &'p Plan, root: &'t Node<'t>) -> Self {
-        Doc {
-            plan,
-            root,
-            embeds: (0..plan.embeds.len()).map(|_| OnceCell::new()).collect(),
-            conds: (0..plan.cond_paths.len())
-                .map(|_| OnceCell::new())
-                .collect(),
-            roots: (0..plan.root_keys.len()).map(|_| OnceCell::new()).collect(),
-            notes: RefCell::new(Vec::new()),
-            resource: OnceCell::new(),
-        }
-    }
-
+impl<'t> Doc<'_, 't, '_> {
     /// The split resource id of a string node (`Some(None)`: not a resource id; `None`:
     /// not a string). The first node split is cached; other nodes are split each time.
-    fn resource_parts(&'t self, node: &'t Node<'t>) -> Option<Cow<'t, Option<ResourceParts<'t>>>> {
+    fn resource_parts(&self, node: &'t Node<'t>) -> Option<Cow<'_, Option<ResourceParts<'t>>>> {
         let text = node.as_str()?;
         let (addr, parts) = self
             .resource
@@ -501,7 +574,7 @@ impl<'t, 'p> Doc<'t, 'p> {
         }
     }
 
-    fn resolve(&'t self, path: &PathPlan) -> Option<&'t Node<'t>> {
+    fn resolve(&self, path: &PathPlan) -> Option<&'t Node<'t>> {
         let mut cur: &'t Node<'t> = match (path.start, path.root_key) {
             (None, Some(k)) => {
                 let key = self.plan.root_keys.get(k)?;
@@ -519,9 +592,9 @@ impl<'t, 'p> Doc<'t, 'p> {
         Some(cur)
     }
 
-    fn embed(&'t self, id: usize) -> Option<&'t Node<'t>> {
+    fn embed(&self, id: usize) -> Option<&'t Node<'t>> {
         let def = self.plan.embeds.get(id)?;
-        let cell = self.embeds.get(id)?;
+        let cell: &'t OnceCell<Option<Emb<'t>>> = self.embeds.get(id)?;
         let emb = cell.get_or_init(|| {
             let base = self.resolve(&def.base)?;
             match (def.kind, base) {
@@ -558,12 +631,12 @@ impl<'t, 'p> Doc<'t, 'p> {
         self.notes.borrow_mut().push(msg);
     }
 
-    fn cond_node(&'t self, id: usize) -> Option<&'t Node<'t>> {
+    fn cond_node(&self, id: usize) -> Option<&'t Node<'t>> {
         let path = self.plan.cond_paths.get(id)?;
         *self.conds.get(id)?.get_or_init(|| self.resolve(path))
     }
 
-    fn test(&'t self, cond: &Cond) -> bool {
+    fn test(&self, cond: &Cond) -> bool {
         let node = self.cond_node(cond.path);
         match &cond.test {
             Test::Exists(want) => node.is_some_and(|n| !matches!(n, Node::Null)) == *want,
@@ -585,12 +658,13 @@ impl<'t, 'p> Doc<'t, 'p> {
 
 /// True when the node (a scalar, or any scalar element of an array) satisfies `pred`.
 fn any_text(node: Option<&Node<'_>>, pred: impl Fn(&str) -> bool) -> bool {
+    let mut buf = [0u8; 24];
     match node {
         None => false,
         Some(Node::Array(items)) => items
             .iter()
-            .any(|i| i.scalar_text().is_some_and(|t| pred(&t))),
-        Some(n) => n.scalar_text().is_some_and(|t| pred(&t)),
+            .any(|i| i.scalar_text_in(&mut buf).is_some_and(|t| pred(&t))),
+        Some(n) => n.scalar_text_in(&mut buf).is_some_and(|t| pred(&t)),
     }
 }
 
@@ -606,18 +680,8 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
     h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
-#[cfg(azlog_winxml)]
-fn parse_xml(s: &str) -> (Node<'static>, Option<String>) {
-    let (v, note) = crate::winxml::parse_event(s);
-    (Node::from_value(v), note)
-}
-
-#[cfg(not(azlog_winxml))]
-fn parse_xml(_s: &str) -> (Node<'static>, Option<String>) {
-    (
-        Node::Null,
-        Some("Windows XML support (winxml::parse_event) is not built in".to_owned()),
-    )
+fn parse_xml(s: &str) -> (Node<'_>, Option<String>) {
+    crate::winxml::parse_event_tree(s)
 }
 
 #[cfg(test)]

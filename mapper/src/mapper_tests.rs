@@ -208,7 +208,7 @@ fn keyvault_record_maps_end_to_end() {
         s(&r, "azure.resource.provider").as_deref(),
         Some("microsoft.keyvault")
     );
-    assert_eq!(s(&r, "azure.subscription_id").as_deref(), Some("S1"));
+    assert_eq!(s(&r, "azure.subscription_id").as_deref(), Some("s1"));
     assert_eq!(s(&r, "cloud.provider").as_deref(), Some("azure"));
     assert_eq!(
         r.get("event.category"),

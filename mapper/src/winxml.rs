@@ -17,48 +17,57 @@
 //! The parser never fails: malformed or truncated XML yields what could be read plus a note
 //! saying what went wrong (the mapper stores it in `azlog.parse_errors`). Control characters
 //! (which make real Windows logs invalid XML 1.0) are kept as they are.
+use std::borrow::Cow;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::path::Node;
+
+/// An object under construction: members sorted by key and unique, as in the JSON object
+/// model the tree follows (a `BTreeMap`); the mapper reads it as a [`Node::Object`].
+type Members<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
 
 /// One open element while the tree is built.
-struct Frame {
+struct Frame<'a> {
     /// Local name (namespace prefix removed).
-    name: String,
+    name: Cow<'a, str>,
     /// Attributes (without `xmlns`), in document order.
-    attrs: Vec<(String, String)>,
+    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// Child elements already closed, as they go into this element's object.
-    children: Map<String, Value>,
+    children: Members<'a>,
     /// Whether any child element was seen (even one folded away, like a `<Data>`).
     has_children: bool,
     /// Text and CDATA content, entity references resolved.
-    text: String,
+    text: Cow<'a, str>,
 }
 
-impl Frame {
-    fn new(name: String, attrs: Vec<(String, String)>) -> Frame {
+impl<'a> Frame<'a> {
+    fn new(name: Cow<'a, str>, attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Frame<'a> {
         Frame {
             name,
             attrs,
-            children: Map::new(),
+            children: Vec::new(),
             has_children: false,
-            text: String::new(),
+            text: Cow::Borrowed(""),
         }
     }
 
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
-/// Parses one Windows event XML document into the `$xml` tree.
+/// Parses one Windows event XML document into the `$xml` tree, as a JSON value.
 ///
 /// Returns the tree (always an object, possibly empty) and, when the XML was malformed or
 /// truncated, a note describing the first problem; whatever was read before it is kept.
 pub fn parse_event(xml: &str) -> (Value, Option<String>) {
+    let (tree, note) = parse_event_tree(xml);
+    (tree.to_value(), note)
+}
+
+/// [`parse_event`] into the mapper's tree, borrowing names and text from `xml` where they
+/// need no unescaping. Object members are sorted by key.
+pub fn parse_event_tree(xml: &str) -> (Node<'_>, Option<String>) {
     let mut reader = Reader::from_str(xml);
     {
         let cfg = reader.config_mut();
@@ -67,8 +76,8 @@ pub fn parse_event(xml: &str) -> (Value, Option<String>) {
         cfg.check_comments = false;
         cfg.expand_empty_elements = false;
     }
-    let mut root = Map::new();
-    let mut stack: Vec<Frame> = Vec::with_capacity(8);
+    let mut root: Members<'_> = Vec::new();
+    let mut stack: Vec<Frame<'_>> = Vec::with_capacity(8);
     let mut note: Option<String> = None;
     // Set once the root element is closed: anything after it is ignored.
     let mut done = false;
@@ -76,15 +85,15 @@ pub fn parse_event(xml: &str) -> (Value, Option<String>) {
     while !done {
         match reader.read_event() {
             Ok(Event::Start(start)) => {
-                let frame = open_frame(&start, &mut note);
+                let frame = open_frame(xml, &start, &mut note);
                 stack.push(frame);
             }
             Ok(Event::Empty(start)) => {
-                let frame = open_frame(&start, &mut note);
+                let frame = open_frame(xml, &start, &mut note);
                 done = close_frame(frame, &mut stack, &mut root);
             }
             Ok(Event::End(end)) => {
-                let name = local_name(end.name().as_ref());
+                let name = local_name(xml, end.name().as_ref());
                 // Lenient end tags: close up to the matching open element; a stray end tag
                 // that matches nothing open is ignored.
                 if let Some(pos) = stack.iter().rposition(|f| f.name == name) {
@@ -103,14 +112,23 @@ pub fn parse_event(xml: &str) -> (Value, Option<String>) {
             }
             Ok(Event::Text(text)) => {
                 if let Some(frame) = stack.last_mut() {
-                    let raw = String::from_utf8_lossy(text.as_ref());
-                    unescape_into(&raw, &mut frame.text, &mut note);
+                    let raw = text.into_inner();
+                    match in_source(xml, &raw) {
+                        Some(s) if frame.text.is_empty() && !s.contains('&') => {
+                            frame.text = Cow::Borrowed(s);
+                        }
+                        _ => {
+                            let raw = String::from_utf8_lossy(&raw);
+                            unescape_into(&raw, frame.text.to_mut(), &mut note);
+                        }
+                    }
                 }
             }
             Ok(Event::CData(cdata)) => {
                 if let Some(frame) = stack.last_mut() {
                     frame
                         .text
+                        .to_mut()
                         .push_str(&String::from_utf8_lossy(cdata.as_ref()));
                 }
             }
@@ -135,12 +153,27 @@ pub fn parse_event(xml: &str) -> (Value, Option<String>) {
     while let Some(frame) = stack.pop() {
         close_frame(frame, &mut stack, &mut root);
     }
-    (Value::Object(root), note)
+    (Node::Object(root), note)
+}
+
+/// `part` as a slice of `src` when it lies inside it (quick-xml hands out slices of its
+/// input), so names and plain text are borrowed, not copied. `None` otherwise.
+fn in_source<'a>(src: &'a str, part: &[u8]) -> Option<&'a str> {
+    let offset = (part.as_ptr() as usize).checked_sub(src.as_ptr() as usize)?;
+    src.get(offset..offset.checked_add(part.len())?)
+}
+
+/// `raw` (from `src`) as text: borrowed when possible, else decoded lossily.
+fn text_of<'a>(src: &'a str, raw: &[u8]) -> Cow<'a, str> {
+    match in_source(src, raw) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+    }
 }
 
 /// Builds a frame from a start tag: local name plus attributes (unescaped, `xmlns` dropped).
-fn open_frame(start: &BytesStart<'_>, note: &mut Option<String>) -> Frame {
-    let name = local_name(start.name().as_ref());
+fn open_frame<'a>(src: &'a str, start: &BytesStart<'_>, note: &mut Option<String>) -> Frame<'a> {
+    let name = local_name(src, start.name().as_ref());
     let mut attrs = Vec::new();
     for attr in start.attributes().with_checks(false) {
         match attr {
@@ -149,9 +182,15 @@ fn open_frame(start: &BytesStart<'_>, note: &mut Option<String>) -> Frame {
                 if key == b"xmlns" || key.starts_with(b"xmlns:") {
                     continue;
                 }
-                let mut value = String::new();
-                unescape_into(&String::from_utf8_lossy(&attr.value), &mut value, note);
-                attrs.push((local_name(key), value));
+                let raw = text_of(src, &attr.value);
+                let value = if raw.contains('&') {
+                    let mut value = String::new();
+                    unescape_into(&raw, &mut value, note);
+                    Cow::Owned(value)
+                } else {
+                    raw
+                };
+                attrs.push((local_name(src, key), value));
             }
             Err(err) => {
                 note.get_or_insert_with(|| format!("bad attribute in <{name}>: {err}"));
@@ -164,7 +203,7 @@ fn open_frame(start: &BytesStart<'_>, note: &mut Option<String>) -> Frame {
 
 /// Closes `frame` into its parent (or into the root). Returns true when the root element
 /// itself was closed.
-fn close_frame(frame: Frame, stack: &mut [Frame], root: &mut Map<String, Value>) -> bool {
+fn close_frame<'a>(frame: Frame<'a>, stack: &mut [Frame<'a>], root: &mut Members<'a>) -> bool {
     match stack.last_mut() {
         Some(parent) => {
             parent.has_children = true;
@@ -176,8 +215,8 @@ fn close_frame(frame: Frame, stack: &mut [Frame], root: &mut Map<String, Value>)
                 for (k, v) in side_attrs {
                     insert_child(
                         &mut parent.children,
-                        format!("{name}_{k}"),
-                        Value::String(v),
+                        Cow::Owned(format!("{name}_{k}")),
+                        Node::Str(v),
                     );
                 }
                 insert_child(&mut parent.children, name, value);
@@ -188,9 +227,9 @@ fn close_frame(frame: Frame, stack: &mut [Frame], root: &mut Map<String, Value>)
             if frame.name == "Event" {
                 // The children of <Event> are the top level of the tree.
                 let (value, _) = finish(frame);
-                if let Value::Object(map) = value {
+                if let Node::Object(map) = value {
                     for (k, v) in map {
-                        root.insert(k, v);
+                        insert(root, k, v);
                     }
                 }
             } else {
@@ -204,78 +243,108 @@ fn close_frame(frame: Frame, stack: &mut [Frame], root: &mut Map<String, Value>)
 }
 
 /// Folds a `<Data>` element into its `<EventData>` parent.
-fn add_data(parent: &mut Frame, data: Frame) {
-    let text = leaf_text(&data.text);
-    match data.attr("Name") {
-        Some(name) if !name.is_empty() => {
-            insert_child(&mut parent.children, name.to_string(), Value::String(text));
-        }
-        _ => match parent.children.get_mut("Data") {
-            Some(Value::Array(items)) => items.push(Value::String(text)),
-            _ => {
-                parent
-                    .children
-                    .insert("Data".to_string(), Value::Array(vec![Value::String(text)]));
-            }
+fn add_data<'a>(parent: &mut Frame<'a>, data: Frame<'a>) {
+    let Frame { attrs, text, .. } = data;
+    let text = leaf_text(text);
+    let name = attrs
+        .into_iter()
+        .find(|(k, _)| k == "Name")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty());
+    match name {
+        Some(name) => insert_child(&mut parent.children, name, Node::Str(text)),
+        None => match get_mut(&mut parent.children, "Data") {
+            Some(Node::Array(items)) => items.push(Node::Str(text)),
+            _ => insert(
+                &mut parent.children,
+                Cow::Borrowed("Data"),
+                Node::Array(vec![Node::Str(text)]),
+            ),
         },
     }
 }
 
 /// The value of a closed element, plus attributes to place next to it in the parent (only
 /// for elements whose value is their text).
-fn finish(frame: Frame) -> (Value, Vec<(String, String)>) {
-    let text = leaf_text(&frame.text);
-    if !frame.has_children && frame.attrs.is_empty() {
-        return (Value::String(text), Vec::new());
+fn finish(frame: Frame<'_>) -> (Node<'_>, Vec<(Cow<'_, str>, Cow<'_, str>)>) {
+    let Frame {
+        attrs,
+        children,
+        has_children,
+        text,
+        ..
+    } = frame;
+    let text = leaf_text(text);
+    if !has_children && attrs.is_empty() {
+        return (Node::Str(text), Vec::new());
     }
-    if !frame.has_children && !text.is_empty() {
+    if !has_children && !text.is_empty() {
         // <EventID Qualifiers="0">4624</EventID>: the element is its text.
-        return (Value::String(text), frame.attrs);
+        return (Node::Str(text), attrs);
     }
-    let mut map = Map::new();
-    for (k, v) in frame.attrs {
-        map.insert(k, Value::String(v));
-    }
-    for (k, v) in frame.children {
-        insert_child(&mut map, k, v);
-    }
+    let mut map = if attrs.is_empty() {
+        // The children already are a sorted map with unique keys.
+        children
+    } else {
+        let mut map: Members<'_> = Vec::with_capacity(attrs.len() + children.len() + 1);
+        for (k, v) in attrs {
+            insert(&mut map, k, Node::Str(v));
+        }
+        for (k, v) in children {
+            insert_child(&mut map, k, v);
+        }
+        map
+    };
     if !text.is_empty() {
-        map.insert("#text".to_string(), Value::String(text));
+        insert(&mut map, Cow::Borrowed("#text"), Node::Str(text));
     }
-    (Value::Object(map), Vec::new())
+    (Node::Object(map), Vec::new())
+}
+
+/// Map insert: replaces the value of an existing key.
+fn insert<'a>(map: &mut Members<'a>, key: Cow<'a, str>, value: Node<'a>) {
+    match map.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
+        Ok(i) => map[i].1 = value,
+        Err(i) => map.insert(i, (key, value)),
+    }
+}
+
+fn get_mut<'m, 'a>(map: &'m mut Members<'a>, key: &str) -> Option<&'m mut Node<'a>> {
+    let i = map.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
+    map.get_mut(i).map(|(_, v)| v)
 }
 
 /// Inserts a child; a repeated key turns into a list of the values.
-fn insert_child(map: &mut Map<String, Value>, key: String, value: Value) {
-    match map.get_mut(&key) {
-        None => {
-            map.insert(key, value);
-        }
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = std::mem::take(existing);
-            *existing = Value::Array(vec![first, value]);
-        }
+fn insert_child<'a>(map: &mut Members<'a>, key: Cow<'a, str>, value: Node<'a>) {
+    match map.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
+        Err(i) => map.insert(i, (key, value)),
+        Ok(i) => match &mut map[i].1 {
+            Node::Array(items) => items.push(value),
+            existing => {
+                let first = std::mem::replace(existing, Node::Null);
+                *existing = Node::Array(vec![first, value]);
+            }
+        },
     }
 }
 
 /// Element text: whitespace-only content (pretty-printing) is empty, anything else is kept
 /// exactly.
-fn leaf_text(text: &str) -> String {
+fn leaf_text(text: Cow<'_, str>) -> Cow<'_, str> {
     if text.trim().is_empty() {
-        String::new()
+        Cow::Borrowed("")
     } else {
-        text.to_string()
+        text
     }
 }
 
-/// The local part of a possibly prefixed XML name.
-fn local_name(raw: &[u8]) -> String {
+/// The local part of a possibly prefixed XML name (borrowed from `src` when it lies in it).
+fn local_name<'a>(src: &'a str, raw: &[u8]) -> Cow<'a, str> {
     let local = match raw.iter().rposition(|&b| b == b':') {
         Some(i) => &raw[i + 1..],
         None => raw,
     };
-    String::from_utf8_lossy(local).into_owned()
+    text_of(src, local)
 }
 
 /// Resolves XML entity and character references leniently: the five predefined entities,

@@ -258,9 +258,14 @@ fn activity_log_key_fields() {
             1,
             &[
                 ("event.severity", Some("2")),
+                // Upper-cased resource id: the subscription in its canonical lower case.
                 (
                     "azure.subscription_id",
-                    Some("6D3B9F2A-1C4E-4B8A-9F0E-2A7C5D8E1B34"),
+                    Some("6d3b9f2a-1c4e-4b8a-9f0e-2a7c5d8e1b34"),
+                ),
+                (
+                    "cloud.account.id",
+                    Some("6d3b9f2a-1c4e-4b8a-9f0e-2a7c5d8e1b34"),
                 ),
             ],
         )],
@@ -802,6 +807,9 @@ fn alert_and_windows_key_fields() {
                 &[
                     ("event.action", Some("created-process")),
                     ("process.name", Some("powershell.exe")),
+                    // NewProcessId="0x1a2c", ProcessId="0x1f40": hexadecimal in the XML
+                    ("process.pid", Some("6700")),
+                    ("process.parent.pid", Some("8000")),
                     ("process.command_line", Some("powershell.exe -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIAA=&&whoami")),
                 ],
             ),
@@ -819,6 +827,8 @@ fn alert_and_windows_key_fields() {
                 0,
                 &[
                     ("process.parent.name", Some("WINWORD.EXE")),
+                    ("process.pid", Some("740")),
+                    ("process.parent.pid", Some("7180")),
                     ("user.name", Some("bob")),
                     ("event.category", Some("process")),
                 ],

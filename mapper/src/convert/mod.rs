@@ -210,9 +210,9 @@ impl Conversion {
                 .map(Value::from),
             C::ResourceGroup => resource_part(node, |p| p.group.map(str::to_owned)),
             C::ResourceProvider => resource_part(node, |p| p.provider),
-            C::ResourceName => resource_part(node, |p| p.name.map(str::to_owned)),
+            C::ResourceName => resource_part(node, |p| p.name_text().map(|n| n.into_owned())),
             C::ResourceType => resource_part(node, |p| p.type_),
-            C::ResourceSubscription => resource_part(node, |p| p.subscription.map(str::to_owned)),
+            C::ResourceSubscription => resource_part(node, |p| p.subscription_lower()),
             C::UpnDomain => node
                 .as_str()
                 .and_then(|s| text::split_upn(s).1)
@@ -257,15 +257,15 @@ impl Conversion {
     /// give `None`.
     pub fn resource_part(self, parts: Option<&resource::ResourceParts<'_>>) -> Option<Value> {
         let parts = parts?;
-        let part: Option<&str> = match self {
-            Conversion::ResourceGroup => parts.group,
-            Conversion::ResourceProvider => parts.provider.as_deref(),
-            Conversion::ResourceName => parts.name,
-            Conversion::ResourceType => parts.type_.as_deref(),
-            Conversion::ResourceSubscription => parts.subscription,
+        let part: Option<std::borrow::Cow<'_, str>> = match self {
+            Conversion::ResourceGroup => parts.group.map(Into::into),
+            Conversion::ResourceProvider => parts.provider.as_deref().map(Into::into),
+            Conversion::ResourceName => parts.name_text(),
+            Conversion::ResourceType => parts.type_.as_deref().map(Into::into),
+            Conversion::ResourceSubscription => parts.subscription_lower().map(Into::into),
             _ => None,
         };
-        part.filter(|s| !s.is_empty()).map(Value::from)
+        part.filter(|s| !s.is_empty()).map(|s| Value::from(s.as_ref()))
     }
 }
 
@@ -519,7 +519,7 @@ mod tests {
             conv("resource_type", &id),
             Some("microsoft.keyvault/vaults".into())
         );
-        assert_eq!(conv("resource_subscription", &id), Some("S1".into()));
+        assert_eq!(conv("resource_subscription", &id), Some("s1".into()));
         assert_eq!(conv("resource_group", &s("nonsense")), None);
         assert_eq!(conv("resource_id", &s("  ")), None);
     }

@@ -8,7 +8,7 @@
 /// The parts of a resource id; each may be missing.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ResourceParts<'a> {
-    /// Subscription id.
+    /// Subscription id, as written (the `resource_subscription` conversion lower-cases it).
     pub subscription: Option<&'a str>,
     /// Resource group, as written.
     pub group: Option<&'a str>,
@@ -20,7 +20,36 @@ pub struct ResourceParts<'a> {
     pub name: Option<&'a str>,
 }
 
+impl ResourceParts<'_> {
+    /// The subscription id in its canonical lower-case form (ids are GUIDs, which Azure
+    /// compares case-insensitively and writes in lower case in `subscriptionId` fields;
+    /// resource ids often arrive upper-cased).
+    pub fn subscription_lower(&self) -> Option<String> {
+        self.subscription.map(str::to_ascii_lowercase)
+    }
+
+    /// The resource name; for an id that names a subscription only (`/subscriptions/{id}`)
+    /// that is the subscription id, lower-cased like [`ResourceParts::subscription_lower`].
+    pub fn name_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
+        let name = self.name?;
+        let is_subscription = self.group.is_none()
+            && self.provider.is_none()
+            && self.subscription.is_some_and(|s| std::ptr::eq(s, name));
+        Some(if is_subscription {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        })
+    }
+}
+
 /// Splits a resource id. Returns `None` for text that is not a resource id.
+///
+/// Scope segments (`subscriptions/{id}`, `resourceGroups/{name}`, others skipped) come
+/// first; after `providers/{Namespace}` the rest is read positionally as `type/name` pairs,
+/// so a resource named like a keyword (`providers`, `subscriptions`) stays a name, and a
+/// `providers` segment in a type position starts an extension resource (the last one wins).
 pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     let id = id.trim();
     if !id.starts_with('/')
@@ -30,50 +59,54 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     {
         return None;
     }
-    let segs: Vec<&str> = id.split('/').filter(|s| !s.is_empty()).collect();
-    if segs.is_empty() {
-        return None;
-    }
+    let mut segs = id.split('/').filter(|s| !s.is_empty()).peekable();
+    segs.peek()?;
     let mut parts = ResourceParts::default();
-    let mut i = 0;
-    let mut last_provider: Option<usize> = None;
-    while i < segs.len() {
-        let s = segs[i];
+    let mut saw_providers = false;
+    // Scope part.
+    while let Some(s) = segs.next() {
+        if s.eq_ignore_ascii_case("providers") {
+            saw_providers = true;
+            break;
+        }
         if s.eq_ignore_ascii_case("subscriptions") && parts.subscription.is_none() {
-            parts.subscription = segs.get(i + 1).copied();
-            i += 2;
+            parts.subscription = segs.next();
         } else if s.eq_ignore_ascii_case("resourceGroups") && parts.group.is_none() {
-            parts.group = segs.get(i + 1).copied();
-            i += 2;
-        } else if s.eq_ignore_ascii_case("providers") {
-            last_provider = Some(i);
-            i += 2;
-        } else {
-            i += 1;
+            parts.group = segs.next();
         }
     }
-    if let Some(p) = last_provider {
-        if let Some(ns) = segs.get(p + 1) {
-            parts.provider = Some(ns.to_ascii_lowercase());
-            // After the namespace: type/name pairs.
-            let rest = &segs[p + 2..];
-            if !rest.is_empty() {
-                let mut ty = ns.to_ascii_lowercase();
-                for (j, seg) in rest.iter().enumerate() {
-                    if j % 2 == 0 {
-                        ty.push('/');
-                        ty.push_str(&seg.to_ascii_lowercase());
-                    } else {
-                        parts.name = Some(seg);
-                    }
-                }
-                parts.type_ = Some(ty);
+    let any_providers = saw_providers;
+    // Provider part: `{Namespace}` then type/name pairs; `providers` in a type position
+    // starts over with the extension resource.
+    while saw_providers {
+        saw_providers = false;
+        let Some(ns) = segs.next() else {
+            parts.provider = None;
+            parts.type_ = None;
+            parts.name = None;
+            break;
+        };
+        let mut ty = ns.to_ascii_lowercase();
+        parts.provider = Some(ty.clone());
+        parts.name = None;
+        let mut has_type = false;
+        while let Some(t) = segs.next() {
+            if t.eq_ignore_ascii_case("providers") {
+                saw_providers = true;
+                break;
+            }
+            ty.push('/');
+            ty.extend(t.chars().map(|c| c.to_ascii_lowercase()));
+            has_type = true;
+            match segs.next() {
+                Some(n) => parts.name = Some(n),
+                None => break,
             }
         }
-    } else if parts.group.is_some() {
-        parts.name = parts.group;
-    } else if parts.subscription.is_some() {
-        parts.name = parts.subscription;
+        parts.type_ = has_type.then_some(ty);
+    }
+    if !any_providers {
+        parts.name = parts.group.or(parts.subscription);
     }
     Some(parts)
 }
@@ -149,5 +182,66 @@ mod tests {
         assert_eq!(split_resource_id("not-a-resource-id"), None);
         assert_eq!(split_resource_id(""), None);
         assert_eq!(split_resource_id("/"), None);
+    }
+
+    #[test]
+    fn nested_names_are_the_last_name() {
+        let p = split_resource_id(
+            "/subscriptions/s/resourceGroups/rg/providers/A.B/type1/name1/type2/name2",
+        )
+        .unwrap();
+        assert_eq!(p.provider.as_deref(), Some("a.b"));
+        assert_eq!(p.type_.as_deref(), Some("a.b/type1/type2"));
+        assert_eq!(p.name, Some("name2"));
+        // A collection path (type without a name) keeps the parent's name.
+        let p = split_resource_id(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st1/blobServices",
+        )
+        .unwrap();
+        assert_eq!(p.type_.as_deref(), Some("microsoft.storage/storageaccounts/blobservices"));
+        assert_eq!(p.name, Some("st1"));
+    }
+
+    #[test]
+    fn names_that_look_like_keywords_stay_names() {
+        let p = split_resource_id(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/providers",
+        )
+        .unwrap();
+        assert_eq!(p.provider.as_deref(), Some("microsoft.compute"));
+        assert_eq!(p.type_.as_deref(), Some("microsoft.compute/virtualmachines"));
+        assert_eq!(p.name, Some("providers"));
+        let p = split_resource_id(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/subscriptions",
+        )
+        .unwrap();
+        assert_eq!(p.subscription, Some("s"));
+        assert_eq!(p.name, Some("subscriptions"));
+        // `providers` with nothing after it names no provider and no resource.
+        let p = split_resource_id("/subscriptions/s/resourceGroups/rg/providers").unwrap();
+        assert_eq!(p.group, Some("rg"));
+        assert_eq!((p.provider, p.type_, p.name), (None, None, None));
+    }
+
+    #[test]
+    fn subscription_only_ids_and_canonical_case() {
+        let p = split_resource_id("/SUBSCRIPTIONS/6D3B9F2A-1C4E-4B8A-9F0E-2A7C5D8E1B34").unwrap();
+        assert_eq!(p.subscription, Some("6D3B9F2A-1C4E-4B8A-9F0E-2A7C5D8E1B34"));
+        assert_eq!(
+            p.subscription_lower().as_deref(),
+            Some("6d3b9f2a-1c4e-4b8a-9f0e-2a7c5d8e1b34")
+        );
+        // The resource a subscription-scope id names is the subscription itself (as in
+        // the Azure SDKs' ResourceIdentifier); its name is the id, in its canonical case.
+        assert_eq!(
+            p.name_text().as_deref(),
+            Some("6d3b9f2a-1c4e-4b8a-9f0e-2a7c5d8e1b34")
+        );
+        assert_eq!((p.group, p.provider, p.type_), (None, None, None));
+        let p = split_resource_id("/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-A").unwrap();
+        assert_eq!(p.name_text().as_deref(), Some("RG-A"));
+        let p = split_resource_id("/subscriptions/S1/providers/Microsoft.Security/pricings/S1")
+            .unwrap();
+        assert_eq!(p.name_text().as_deref(), Some("S1"));
     }
 }

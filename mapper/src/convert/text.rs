@@ -14,11 +14,20 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// An integer from text: `42`, `-7`, `+3`, `42.0` (integral floats only).
+/// An integer from text: `42`, `-7`, `+3`, `42.0` (integral floats only), and hexadecimal
+/// `0x1a2c` / `0X1A2C` (Windows event XML writes process ids and handles that way).
 pub fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Ok(i) = s.parse::<i64>() {
         return Some(i);
+    }
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        return u64::from_str_radix(hex, 16)
+            .ok()
+            .and_then(|v| i64::try_from(v).ok());
     }
     let f = parse_float(s)?;
     float_to_int(f)
@@ -94,6 +103,14 @@ mod tests {
         assert_eq!(parse_int("1e3"), Some(1000));
         assert_eq!(parse_int("x"), None);
         assert_eq!(parse_int("99999999999999999999"), None);
+        // Hexadecimal, as Windows event XML writes NewProcessId / ProcessId.
+        assert_eq!(parse_int("0x1a2c"), Some(0x1a2c));
+        assert_eq!(parse_int(" 0X1A2C "), Some(0x1a2c));
+        assert_eq!(parse_int("0x0"), Some(0));
+        assert_eq!(parse_int("0x"), None);
+        assert_eq!(parse_int("0x1g"), None);
+        assert_eq!(parse_int("0x8000000000000000"), None);
+        assert_eq!(parse_int("-0x10"), None);
         assert_eq!(parse_float("2.5"), Some(2.5));
         assert_eq!(parse_float("inf"), None);
         assert_eq!(parse_float("NaN"), None);

@@ -29,8 +29,15 @@ pub enum Node<'a> {
 
 impl<'a> Node<'a> {
     /// Parses JSON text into a tree borrowing from `text`.
+    ///
+    /// The fast parser ([`super::fast`]) builds the tree for ordinary documents; whatever it
+    /// declines (invalid JSON included) goes through serde_json, so the accepted documents,
+    /// the trees and the error messages are serde_json's.
     pub fn parse(text: &'a str) -> Result<Node<'a>, serde_json::Error> {
-        serde_json::from_str(text)
+        match super::fast::parse(text) {
+            Some(node) => Ok(node),
+            None => serde_json::from_str(text),
+        }
     }
 
     /// The JSON type name, for error messages.
@@ -116,6 +123,32 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// [`Node::scalar_text`] without allocating for integers: their digits are written to
+    /// `buf`.
+    pub fn scalar_text_in<'s>(&'s self, buf: &'s mut [u8; 24]) -> Option<Cow<'s, str>> {
+        fn digits(mut v: u64, negative: bool, buf: &mut [u8; 24]) -> Option<&str> {
+            let mut i = buf.len();
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            if negative {
+                i -= 1;
+                buf[i] = b'-';
+            }
+            std::str::from_utf8(&buf[i..]).ok()
+        }
+        match self {
+            Node::Int(i) => digits(i.unsigned_abs(), *i < 0, buf).map(Cow::Borrowed),
+            Node::UInt(u) => digits(*u, false, buf).map(Cow::Borrowed),
+            _ => self.scalar_text(),
+        }
+    }
+
     /// The value as text: scalars as [`Node::scalar_text`], arrays and objects as compact
     /// JSON, null as `None`.
     pub fn text(&self) -> Option<Cow<'_, str>> {
@@ -172,7 +205,27 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Converts a `serde_json::Value` (e.g. the Windows XML tree) into an owned tree.
+    /// The tree as a `serde_json::Value` (objects with duplicate keys keep the last value).
+    pub fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value as V;
+        match self {
+            Node::Null => V::Null,
+            Node::Bool(b) => V::Bool(*b),
+            Node::Int(i) => V::from(*i),
+            Node::UInt(u) => V::from(*u),
+            Node::Float(f) => serde_json::Number::from_f64(*f).map_or(V::Null, V::Number),
+            Node::Str(s) => V::String(s.as_ref().to_owned()),
+            Node::Array(items) => V::Array(items.iter().map(Node::to_value).collect()),
+            Node::Object(members) => V::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.as_ref().to_owned(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Converts a `serde_json::Value` into an owned tree.
     pub fn from_value(v: serde_json::Value) -> Node<'static> {
         match v {
             serde_json::Value::Null => Node::Null,
@@ -370,6 +423,26 @@ mod tests {
             r#"{"a":[1,2.5,"x\n\"y\u0001"],"b":{"c":null,"d":false},"e":3.0}"#
         );
         assert_eq!(Node::parse(&again).unwrap(), n);
+    }
+
+    #[test]
+    fn scalar_text_in_a_buffer_matches() {
+        let mut buf = [0u8; 24];
+        for n in [
+            Node::Int(0),
+            Node::Int(-1),
+            Node::Int(4624),
+            Node::Int(i64::MIN),
+            Node::Int(i64::MAX),
+            Node::UInt(u64::MAX),
+            Node::Float(1.5),
+            Node::Bool(true),
+            Node::Str(Cow::Borrowed("x")),
+            Node::Null,
+            Node::Array(vec![]),
+        ] {
+            assert_eq!(n.scalar_text_in(&mut buf), n.scalar_text(), "{n:?}");
+        }
     }
 
     #[test]
