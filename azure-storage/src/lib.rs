@@ -1,4 +1,4 @@
-//! Minimal Azure Storage REST plumbing shared by the Blob checkpoint store and (later) the WAD
+//! Minimal Azure Storage REST plumbing shared by the Blob checkpoint store and the WAD
 //! Table poller: connection strings, SharedKey / SharedKeyLite signing, SAS pass-through and URL
 //! building. HTTP is done with `reqwest` (rustls, no default features) by the callers.
 

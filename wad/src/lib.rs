@@ -1,0 +1,1 @@
+//! WAD table poller (work in progress).
