@@ -193,6 +193,25 @@ fn is_port_key(key: &str) -> bool {
     )
 }
 
+/// The text of a sink field map and the name errors give it: the file at `path`, or the
+/// built-in copy when no path is configured. Shared by the CEF and LEEF loaders.
+pub(crate) fn field_map_text(
+    path: Option<&str>,
+    builtin: &'static str,
+    builtin_origin: &'static str,
+) -> Result<(std::borrow::Cow<'static, str>, String), MapError> {
+    match path {
+        None => Ok((builtin.into(), builtin_origin.to_string())),
+        Some(path) => {
+            let text = std::fs::read_to_string(Path::new(path)).map_err(|source| MapError::Io {
+                path: path.to_string(),
+                source,
+            })?;
+            Ok((text.into(), path.to_string()))
+        }
+    }
+}
+
 fn valid_key_chars(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric())
 }
@@ -205,17 +224,12 @@ impl CefConfig {
 
     /// Loads the field map named in `options` (or the built-in one) and applies the options.
     pub fn load(options: &CefOptions) -> Result<CefConfig, MapError> {
-        match &options.field_map {
-            None => CefConfig::from_toml_str(BUILTIN_CEF_MAP, "built-in cef.toml", options),
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(Path::new(path)).map_err(|source| MapError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                CefConfig::from_toml_str(&text, path, options)
-            }
-        }
+        let (text, origin) = field_map_text(
+            options.field_map.as_deref(),
+            BUILTIN_CEF_MAP,
+            "built-in cef.toml",
+        )?;
+        CefConfig::from_toml_str(&text, &origin, options)
     }
 
     /// Compiles a field map from TOML text; `origin` names it in error messages.

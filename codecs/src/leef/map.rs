@@ -2,13 +2,12 @@
 //! vendor/product, canonical dotted ECS key → LEEF attribute. Checked against the predefined LEEF
 //! attributes at load time and compiled into a [`LeefConfig`].
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde::Deserialize;
 
 use super::attributes::{self, AttrType};
 use super::sanitize::{sanitize_header, Sanitizer};
-use crate::cef::map::MapError;
+use crate::cef::map::{field_map_text, MapError};
 use crate::cef::source::{parse_all, Source};
 use crate::cef::text::{write_str_limited, DEFAULT_TRUNCATION_MARKER};
 use crate::leef::{LeefConfig, LeefVersion};
@@ -161,17 +160,12 @@ impl LeefConfig {
 
     /// Loads the field map named in `options` (or the built-in one) and applies the options.
     pub fn load(options: &LeefOptions) -> Result<LeefConfig, MapError> {
-        match &options.field_map {
-            None => LeefConfig::from_toml_str(BUILTIN_LEEF_MAP, "built-in leef.toml", options),
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(Path::new(path)).map_err(|source| MapError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                LeefConfig::from_toml_str(&text, path, options)
-            }
-        }
+        let (text, origin) = field_map_text(
+            options.field_map.as_deref(),
+            BUILTIN_LEEF_MAP,
+            "built-in leef.toml",
+        )?;
+        LeefConfig::from_toml_str(&text, &origin, options)
     }
 
     /// Compiles a field map from TOML text; `origin` names it in error messages.
