@@ -199,3 +199,41 @@ async fn run_stops_on_sigterm_with_final_checkpoints_and_replay_leaves_them_alon
     assert_eq!(before, after);
     em.shutdown().await.unwrap();
 }
+
+#[test]
+fn demo_runs_the_whole_path_through_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("demo-out");
+    let out = Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+        .args(["demo", "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = sample_records().len();
+    assert!(
+        stdout.contains(&format!("mapped {records} records, dead-lettered 1")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("final checkpoints: partition 0 at sequence"),
+        "{stdout}"
+    );
+    for file in [
+        "ecs.ndjson",
+        "arcsight.cef",
+        "qradar.leef",
+        "splunk-hec.json",
+    ] {
+        let text = std::fs::read_to_string(out_dir.join(file)).unwrap();
+        assert_eq!(text.lines().count(), records, "{file}");
+    }
+    let dead = std::fs::read_to_string(out_dir.join("dead-letter.ndjson")).unwrap();
+    assert_eq!(dead.lines().count(), 1);
+    assert!(dead.contains("\"partition\":\"0\""), "{dead}");
+}

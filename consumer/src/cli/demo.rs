@@ -1,30 +1,34 @@
 //! `azlog-hub demo`: the whole path on one machine, no Azure account, no network.
 //!
 //! Starts the Event Hubs emulator in-process, publishes the bundled example records (every
-//! family) in `{"records":[...]}` envelopes plus one malformed event, reads them back through
-//! the official Rust Event Hubs client over AMQP, splits, maps, and writes ECS, CEF, LEEF and
-//! Splunk HEC JSON into the output folder. Prints what it did.
+//! family) in `{"records":[...]}` envelopes plus one malformed event, and runs the consumer
+//! pipeline on it (the same one as `azlog-hub run`: partition readers over AMQP with the
+//! official Rust client, envelope, mapper, router, sinks, ack tracker, checkpoints) with four
+//! in-process sinks writing ECS, CEF, LEEF and Splunk HEC JSON into the output folder, until
+//! every partition is read to its end. Prints what it did.
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use azlog_emulator::{EmulatorConfig, HubSpec};
-use azlog_mapper::deadletter::{now_ns, DeadLetter, DeadLetterStore};
-use azlog_mapper::envelope::{split_body, EnvelopeConfig, EnvelopeStats, RecordReader};
-use azlog_mapper::{MapInput, Mapper};
-use azlog_plugin_api::Position;
-use azure_messaging_eventhubs::StartLocation;
+use azlog_mapper::envelope::{EnvelopeConfig, RecordReader};
+use azlog_mapper::Mapper;
+use azlog_plugin_api::{Record, SinkError};
 use bytes::Bytes;
 use clap::Args;
-use tokio::sync::mpsc;
 
+use crate::checkpoint::{CheckpointCadence, CheckpointKey, CheckpointStore, MemoryCheckpointStore};
+use crate::pipeline::{CheckpointTarget, DeadLetters, DeliverySink, Pipeline, RunOptions};
 use crate::render::{Format, Renderer};
-use crate::source::eventhubs::{self, Endpoint};
-use crate::source::RawEvent;
+use crate::sink_host::{BatchOutcome, Offered, SinksFile, Undelivered};
+use crate::source::eventhubs::{Endpoint, EventHubsSource, ReaderOptions};
+use crate::source::StartFrom;
 
 /// The example records bundled into the binary.
 pub const SAMPLE_RECORDS: &str = include_str!("../../../examples/records/azure-sample.json");
@@ -55,6 +59,8 @@ pub struct DemoSummary {
     pub dead_lettered: u64,
     pub families: BTreeMap<String, u64>,
     pub lines_per_format: Vec<(Format, u64, PathBuf)>,
+    /// Final checkpoint (sequence number) per partition.
+    pub checkpoints: Vec<(String, i64)>,
 }
 
 const HUB: &str = "azure-logs";
@@ -119,111 +125,190 @@ pub async fn run_demo(args: &DemoArgs) -> Result<DemoSummary> {
         consumer_group: "$Default".to_owned(),
         custom_endpoint: Some(emulator.amqp_url()),
     };
-    let client = eventhubs::connect(&endpoint).await?;
-    let ids = eventhubs::partition_ids(&client).await?;
+    let fqns = endpoint.fully_qualified_namespace()?;
+    let source = EventHubsSource::connect(endpoint, ReaderOptions::default()).await?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut outputs = Vec::new();
+    let families = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut sinks: Vec<Box<dyn DeliverySink>> = Vec::new();
+    let mut configs = Vec::new();
+    let mut counters = Vec::new();
     for format in FORMATS {
         let path = args.out.join(format.file_name());
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        outputs.push((
-            Renderer::new(format, true)?,
-            BufWriter::new(file),
-            0u64,
+        let lines = Arc::new(AtomicU64::new(0));
+        let sink = RenderSink::create(
             format,
-            path,
-        ));
+            &path,
+            lines.clone(),
+            (format == Format::Ecs).then(|| families.clone()),
+        )?;
+        configs.push(
+            SinksFile::parse(&format!(
+                "[[sink]]\nname = \"{}\"\nplugin = \"builtin\"\n",
+                sink.name
+            ))?
+            .sink
+            .remove(0),
+        );
+        sinks.push(Box::new(sink));
+        counters.push((format, lines, path));
     }
     let dead_path = args.out.join("dead-letter.ndjson");
     // A fresh run starts a fresh dead-letter file.
     let _ = std::fs::remove_file(&dead_path);
-    let mut dead = DeadLetterStore::new(&dead_path);
+    let dead = Arc::new(DeadLetters::new(&dead_path));
     let mapper = Mapper::builtin().context("loading the built-in schema tables")?;
-    let env_cfg = EnvelopeConfig::default();
-    let stats = Arc::new(EnvelopeStats::default());
-    let source = format!("eventhubs:{}/{HUB}/$Default", emulator.local_addr());
-
-    let (tx, mut rx) = mpsc::channel::<RawEvent>(64);
-    let reader = async {
-        let mut n = 0;
-        for id in &ids {
-            n += eventhubs::read_partition_to_end(
-                &client,
-                id,
-                StartLocation::Earliest,
-                300,
-                std::time::Duration::from_secs(20),
-                &tx,
-            )
-            .await?;
-        }
-        drop(tx);
-        anyhow::Ok(n)
+    let store = Arc::new(MemoryCheckpointStore::new());
+    let key = CheckpointKey::new(fqns, HUB, "$Default");
+    let pipeline = Pipeline::new(
+        Arc::new(source),
+        Arc::new(mapper),
+        &configs,
+        sinks,
+        dead.clone(),
+    );
+    let opts = RunOptions {
+        start_override: Some(StartFrom::Earliest),
+        checkpoints: Some(CheckpointTarget {
+            store: store.clone(),
+            key: key.clone(),
+            cadence: CheckpointCadence::default(),
+            flush_sinks: true,
+        }),
+        stop_at_end: true,
+        idle_timeout: Some(std::time::Duration::from_secs(20)),
+        connect_attempts: Some(3),
+        ..RunOptions::live(StartFrom::Earliest)
     };
-    let process = async {
-        while let Some(event) = rx.recv().await {
-            summary.events_received += 1;
-            for raw in split_body(&event.body, &env_cfg, stats.clone()) {
-                let position = Position {
-                    source: source.as_str().into(),
-                    partition: event.partition.as_str().into(),
-                    offset: event.offset.as_str().into(),
-                    sequence: event.sequence,
-                    index: raw.index,
-                };
-                let mapped = match (&raw.error, std::str::from_utf8(&raw.json)) {
-                    (Some(reason), _) => Err(("envelope", reason.clone())),
-                    (None, Err(e)) => Err(("envelope", format!("record is not valid UTF-8: {e}"))),
-                    (None, Ok(json)) => mapper
-                        .map(
-                            MapInput {
-                                json,
-                                position: position.clone(),
-                                enqueued_ns: event.enqueued_ns,
-                            },
-                            now_ns(),
-                        )
-                        .map_err(|e| ("map", e.to_string())),
-                };
-                match mapped {
-                    Ok(record) => {
-                        summary.records_mapped += 1;
-                        let family = record
-                            .get_str("azlog.family")
-                            .unwrap_or("unknown")
-                            .to_owned();
-                        *summary.families.entry(family).or_default() += 1;
-                        for (renderer, out, lines, _, path) in outputs.iter_mut() {
-                            renderer
-                                .write(&record, out)
-                                .with_context(|| format!("writing {}", path.display()))?;
-                            *lines += 1;
-                        }
-                    }
-                    Err((stage, reason)) => {
-                        dead.write(&DeadLetter::new(stage, &reason, &position, &raw.json))
-                            .context("writing a dead letter")?;
-                        summary.dead_lettered += 1;
-                    }
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let run = pipeline.run(opts, stop_rx).await?;
+    if let Some(e) = &run.error {
+        anyhow::bail!("the demo pipeline stopped: {e}");
+    }
+    summary.events_received = run.events;
+    summary.records_mapped = run.records;
+    summary.dead_lettered = run.dead_lettered;
+    summary.families = families.lock().map(|f| f.clone()).unwrap_or_default();
+    for (format, lines, path) in counters {
+        summary
+            .lines_per_format
+            .push((format, lines.load(Ordering::Relaxed), path));
+    }
+    for c in store.list(&key).await? {
+        summary.checkpoints.push((c.partition, c.sequence));
+    }
+    summary.checkpoints.sort();
+    emulator.shutdown().await?;
+    Ok(summary)
+}
+
+/// An in-process sink rendering one format into a file (the demo needs no plugin directory).
+struct RenderSink {
+    name: String,
+    renderer: Renderer,
+    out: BufWriter<File>,
+    path: PathBuf,
+    pending: Vec<Record>,
+    oldest: Option<Instant>,
+    lines: Arc<AtomicU64>,
+    families: Option<Arc<Mutex<BTreeMap<String, u64>>>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl RenderSink {
+    fn create(
+        format: Format,
+        path: &std::path::Path,
+        lines: Arc<AtomicU64>,
+        families: Option<Arc<Mutex<BTreeMap<String, u64>>>>,
+    ) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(RenderSink {
+            name: format!("{format:?}").to_lowercase(),
+            renderer: Renderer::new(format, true)?,
+            out: BufWriter::new(file),
+            path: path.to_path_buf(),
+            pending: Vec::new(),
+            oldest: None,
+            lines,
+            families,
+            shutdown: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    fn deliver(&mut self) -> Option<BatchOutcome> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.oldest = None;
+        let records = std::mem::take(&mut self.pending);
+        let mut undelivered = None;
+        for (i, r) in records.iter().enumerate() {
+            if let Err(e) = self.renderer.write(r, &mut self.out) {
+                undelivered = Some(Undelivered {
+                    from: i,
+                    reason: format!("writing {}: {e}", self.path.display()),
+                    sink_parked: false,
+                });
+                break;
+            }
+            self.lines.fetch_add(1, Ordering::Relaxed);
+            if let Some(f) = &self.families {
+                let family = r.get_str("azlog.family").unwrap_or("unknown").to_owned();
+                if let Ok(mut f) = f.lock() {
+                    *f.entry(family).or_default() += 1;
                 }
             }
         }
-        anyhow::Ok(())
-    };
-    let (read, processed) = tokio::join!(reader, process);
-    read?;
-    processed?;
-    for (_, mut out, lines, format, path) in outputs {
-        out.flush()
-            .with_context(|| format!("writing {}", path.display()))?;
-        summary.lines_per_format.push((format, lines, path));
+        Some(BatchOutcome {
+            sink: self.name.clone(),
+            records,
+            rejected: Vec::new(),
+            undelivered,
+            attempts: 1,
+            restarts: 0,
+        })
     }
-    dead.sync().context("writing the dead-letter file")?;
-    client.close().await.ok();
-    emulator.shutdown().await?;
-    Ok(summary)
+}
+
+impl DeliverySink for RenderSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn shutdown_flag(&self) -> Arc<AtomicBool> {
+        self.shutdown.clone()
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        self.oldest
+            .map(|t| t + std::time::Duration::from_millis(50))
+    }
+    fn offer(&mut self, record: Record) -> Offered {
+        self.pending.push(record);
+        self.oldest.get_or_insert_with(Instant::now);
+        if self.pending.len() >= 200 {
+            self.deliver().map_or(Offered::Queued, Offered::Delivered)
+        } else {
+            Offered::Queued
+        }
+    }
+    fn poll(&mut self, now: Instant) -> Option<BatchOutcome> {
+        match self.next_deadline() {
+            Some(d) if now >= d => self.deliver(),
+            _ => None,
+        }
+    }
+    fn flush(&mut self) -> (Option<BatchOutcome>, Result<(), SinkError>) {
+        let outcome = self.deliver();
+        let flushed = self
+            .out
+            .flush()
+            .map_err(|e| SinkError::retryable(format!("writing {}: {e}", self.path.display())));
+        (outcome, flushed)
+    }
+    fn close(mut self: Box<Self>) -> (Option<BatchOutcome>, Result<(), SinkError>) {
+        self.flush()
+    }
 }
 
 fn print_summary(args: &DemoArgs, s: &DemoSummary) {
@@ -257,5 +342,13 @@ fn print_summary(args: &DemoArgs, s: &DemoSummary) {
             s.dead_lettered,
             args.out.join("dead-letter.ndjson").display()
         );
+    }
+    if !s.checkpoints.is_empty() {
+        let cps: Vec<String> = s
+            .checkpoints
+            .iter()
+            .map(|(p, seq)| format!("partition {p} at sequence {seq}"))
+            .collect();
+        println!("\n  final checkpoints: {}", cps.join(", "));
     }
 }

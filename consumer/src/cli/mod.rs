@@ -20,8 +20,6 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the whole path locally: emulator → consumer → mapper → CEF/LEEF/Splunk/ECS files.
-    /// Hidden until the emulator delivers events to the official Rust SDK (issue 4).
-    #[command(hide = true)]
     Demo(demo::DemoArgs),
     /// Serve a local Event Hubs-compatible AMQP endpoint (for tests, demos, benchmarks).
     Emulator(azlog_emulator::EmulatorArgs),
@@ -56,11 +54,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters (default `info`), `AZLOG_LOG_FORMAT=json` switches
-/// to JSON lines.
+/// Logs go to stderr; `RUST_LOG` filters (default `info`, with the Azure SDK crates at `warn`:
+/// their `info` lines are per-link chatter), `AZLOG_LOG_FORMAT=json` switches to JSON lines.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,azure_core_amqp=warn,azure_messaging_eventhubs=warn,azure_core=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -21,6 +21,7 @@
 //!   closed, final checkpoints are written.
 pub mod checkpointing;
 pub mod dead_letters;
+pub mod delivery;
 pub mod metrics;
 pub mod partition_state;
 pub mod router;
@@ -39,11 +40,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::{CheckpointKey, CheckpointStore};
 use crate::config::PipelineSettings;
-use crate::sink_host::{SinkConfig, SinkHost};
+use crate::sink_host::SinkConfig;
 use crate::source::{Source, StartFrom, Until};
 
 pub use checkpointing::CheckpointTarget;
 pub use dead_letters::DeadLetters;
+pub use delivery::DeliverySink;
 pub use metrics::{Metrics, SinkMetrics};
 pub use partition_state::PartitionState;
 pub use router::Router;
@@ -144,7 +146,7 @@ pub struct RunSummary {
 pub struct Pipeline {
     source: Arc<dyn Source>,
     mapper: Arc<Mapper>,
-    sinks: Vec<SinkHost>,
+    sinks: Vec<Box<dyn DeliverySink>>,
     router: Arc<Router>,
     dead: Arc<DeadLetters>,
     metrics: Arc<Metrics>,
@@ -156,7 +158,7 @@ impl Pipeline {
         source: Arc<dyn Source>,
         mapper: Arc<Mapper>,
         sink_configs: &[SinkConfig],
-        sinks: Vec<SinkHost>,
+        sinks: Vec<Box<dyn DeliverySink>>,
         dead: Arc<DeadLetters>,
     ) -> Self {
         let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();

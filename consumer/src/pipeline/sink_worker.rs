@@ -11,7 +11,9 @@ use azlog_plugin_api::Record;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ack::AckTicket;
-use crate::sink_host::{BatchOutcome, Offered, SinkHost};
+use crate::sink_host::{BatchOutcome, Offered};
+
+use super::delivery::DeliverySink;
 
 use super::dead_letters::DeadLetters;
 use super::metrics::SinkMetrics;
@@ -41,7 +43,7 @@ pub(crate) struct SinkWorker {
 
 /// Starts the worker thread for `host`.
 pub(crate) fn spawn(
-    host: SinkHost,
+    host: Box<dyn DeliverySink>,
     rx: mpsc::Receiver<SinkMsg>,
     dead: Arc<DeadLetters>,
     metrics: Arc<SinkMetrics>,
@@ -74,7 +76,7 @@ pub(crate) fn spawn(
 }
 
 struct Worker {
-    host: Option<SinkHost>,
+    host: Option<Box<dyn DeliverySink>>,
     /// (partition, ticket) of every queued record, in offer order.
     queue: VecDeque<(Arc<PartitionState>, AckTicket)>,
     dead: Arc<DeadLetters>,
@@ -252,8 +254,8 @@ impl Worker {
         m.rejected.fetch_add(refused, Ordering::Relaxed);
         m.batches.fetch_add(1, Ordering::Relaxed);
         if let Some(host) = &self.host {
-            m.retries.store(host.stats().retries, Ordering::Relaxed);
-            m.restarts.store(host.stats().restarts, Ordering::Relaxed);
+            m.retries.store(host.retries(), Ordering::Relaxed);
+            m.restarts.store(host.restarts(), Ordering::Relaxed);
         }
         if let Some(u) = &outcome.undelivered {
             let left = (n - u.from.min(n)) as u64;

@@ -46,7 +46,7 @@ pub async fn run_with_source(
     let Some(hosts) = assemble::open_sinks(&config.sinks, &registry, &mut stop).await? else {
         return Ok(RunSummary::stopped());
     };
-    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, hosts, dead);
+    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, boxed(hosts), dead);
     let metrics = pipeline.metrics();
     let (aux_tx, aux_rx) = watch::channel(false);
     if let Some(addr) = config.metrics.listen {
@@ -163,7 +163,7 @@ pub async fn replay_with_source(
     let Some(hosts) = assemble::open_sinks(&sink_configs, &registry, &mut stop).await? else {
         return Ok(RunSummary::stopped());
     };
-    let pipeline = Pipeline::new(source.clone(), mapper, &sink_configs, hosts, dead);
+    let pipeline = Pipeline::new(source.clone(), mapper, &sink_configs, boxed(hosts), dead);
     let metrics = pipeline.metrics();
     let (aux_tx, aux_rx) = watch::channel(false);
     let progress_task = req.progress.then(|| {
@@ -204,6 +204,13 @@ pub async fn replay_with_source(
         let _ = t.await;
     }
     summary
+}
+
+fn boxed(hosts: Vec<crate::sink_host::SinkHost>) -> Vec<Box<dyn crate::pipeline::DeliverySink>> {
+    hosts
+        .into_iter()
+        .map(|h| Box::new(h) as Box<dyn crate::pipeline::DeliverySink>)
+        .collect()
 }
 
 /// The configured sinks named in `names` (all when `None`), in configuration order.
