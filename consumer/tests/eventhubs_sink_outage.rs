@@ -101,8 +101,12 @@ fn record(id: usize) -> String {
 }
 
 async fn scrape(addr: SocketAddr) -> String {
+    get(addr, "/metrics").await
+}
+
+async fn get(addr: SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut body = String::new();
@@ -196,6 +200,8 @@ max_backoff_ms = 200
     };
     publish(EVENTS / 2);
     assert!(wait_until(Duration::from_secs(60), || receiver.count() >= 2000).await);
+    assert!(get(metrics_addr, "/ready").await.ends_with("ready\n"));
+    assert!(get(metrics_addr, "/health").await.ends_with("ok\n"));
 
     // Outage.
     receiver.stop().await;
