@@ -137,6 +137,21 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// A TOML error as `line L, column C: message`, without the source snippet the default
+/// rendering quotes (the offending line may hold a connection string or key).
+fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 impl HubConfig {
     /// Reads and validates `path`, with overrides from the process environment.
     pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
@@ -159,7 +174,7 @@ impl HubConfig {
             problems,
         };
         let mut raw: raw::RawConfig =
-            toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim().to_owned()]))?;
+            toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
         let env_overrides = env::apply(&mut raw, env);
         let base = path
             .parent()
@@ -409,6 +424,16 @@ listen = "everywhere"
         let e = HubConfig::parse("[sourse.eventhubs]\n", Path::new("x.toml"), &|_| None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown field `sourse`"), "{e}");
+        assert!(
+            e.contains("line 1, column 2: unknown field `sourse`"),
+            "{e}"
+        );
+        // A syntax error on a line holding a secret does not quote the line.
+        let broken = "[source.eventhubs]\nconnection_string = \"Endpoint=sb://x/;SharedAccessKey=TOPSECRET\nhub = 1\n";
+        let e = HubConfig::parse(broken, Path::new("x.toml"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains("TOPSECRET"), "{e}");
     }
 }

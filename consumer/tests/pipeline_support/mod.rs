@@ -19,6 +19,9 @@ pub fn built_dir() -> &'static Path {
         }
         let mut cmd = std::process::Command::new(env!("CARGO"));
         cmd.arg("build").arg("--quiet");
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
         for c in PLUGIN_CRATES {
             cmd.args(["-p", c]);
         }
