@@ -16,7 +16,7 @@ use crate::convert;
 use crate::convert::resource::{split_resource_id, ResourceParts};
 use crate::path::Node;
 use crate::schema::plan::{
-    Cond, EmbedKind, FamilyPlan, FieldPlan, PathPlan, Plan, Source, Step, Target, Test,
+    Cond, EmbedKind, FamilyPlan, FieldPlan, PathPlan, Plan, Slot, Source, Step, Target, Test,
 };
 use crate::schema::{self, SchemaError, TableSource};
 
@@ -141,13 +141,6 @@ impl Mapper {
             resource: OnceCell::new(),
         };
         let family = self.detect(&doc, s);
-        // The fields are built in four runs, each sorted by key, then merged so that
-        // `Record::from_fields` finds them sorted. Among equal keys the later run wins
-        // (as if pushed in run order): fixed head < payload < table fields < fixed tail.
-        if let Some(ds) = &family.dataset {
-            push(&mut s.head, "event.dataset", Value::from(ds.as_str()));
-        }
-        push(&mut s.head, "event.kind", Value::from("event"));
         if let Some(payload) = &family.payload {
             for (path, base) in &payload.copies {
                 if let Some(node) = doc.resolve(path) {
@@ -158,48 +151,45 @@ impl Mapper {
             }
         }
         sort_run(&mut s.payload);
-        let (ts, ts_raw) = run_fields(&doc, family, s);
-
-        let timestamp_ns = match ts {
-            Some(ns) => ns,
-            None => {
-                push(&mut s.tail, "azlog.timestamp_fallback", Value::Bool(true));
-                if let Some(raw) = ts_raw {
-                    push(&mut s.tail, "azlog.timestamp_raw", Value::from(raw));
-                }
-                input.enqueued_ns.unwrap_or(ingested_ns)
-            }
-        };
-        if let Some(enq) = input.enqueued_ns {
-            push(
-                &mut s.tail,
-                "event.created",
-                Value::from(convert::rfc3339(enq)),
-            );
-        }
-        push(
-            &mut s.tail,
-            "event.ingested",
-            Value::from(convert::rfc3339(ingested_ns)),
-        );
-        push(&mut s.tail, "azlog.family", Value::from(family.name.as_str()));
-        let notes = doc.notes.take();
-        if !notes.is_empty() {
-            push(
-                &mut s.tail,
-                "azlog.parse_errors",
-                Value::List(notes.into_iter().map(RString::from).collect::<RVec<_>>()),
-            );
-        }
-        sort_run(&mut s.tail);
+        let (ts, mut ts_raw) = run_fields(&doc, family, s);
+        let mut notes = doc.notes.take();
         drop(doc);
         s.conds = recycle(conds);
         s.roots = recycle(roots);
 
-        merge_into(&mut s.head, &mut s.payload, &mut s.merged);
-        merge_into(&mut s.merged, &mut s.fields, &mut s.merged2);
-        let mut out = Vec::with_capacity(s.merged2.len() + s.tail.len());
-        merge_into(&mut s.merged2, &mut s.tail, &mut out);
+        let timestamp_ns = ts.unwrap_or(input.enqueued_ns.unwrap_or(ingested_ns));
+        // Every other field, in the family's precomputed output order (sorted by key; among
+        // equal keys the later one wins: fixed head < payload < table fields < fixed tail).
+        let fields = &family.fields;
+        for slot in &family.static_order {
+            let value = match *slot {
+                Slot::Dataset => family.dataset.as_deref().map(Value::from),
+                Slot::Kind => Some(Value::from("event")),
+                Slot::Group(g) => group_value(fields, s, g),
+                Slot::TimestampFallback => ts.is_none().then_some(Value::Bool(true)),
+                Slot::TimestampRaw => ts_raw.take().filter(|_| ts.is_none()).map(Value::from),
+                Slot::Created => input
+                    .enqueued_ns
+                    .map(|enq| Value::from(convert::rfc3339(enq))),
+                Slot::Ingested => Some(Value::from(convert::rfc3339(ingested_ns))),
+                Slot::Family => Some(Value::from(family.name.as_str())),
+                Slot::ParseErrors => (!notes.is_empty()).then(|| {
+                    Value::List(
+                        std::mem::take(&mut notes)
+                            .into_iter()
+                            .map(RString::from)
+                            .collect::<RVec<_>>(),
+                    )
+                }),
+            };
+            if let Some(v) = value {
+                push(&mut s.fields, slot.key(fields), v);
+                s.ranks.push(slot.rank());
+            }
+        }
+        let mut out = Vec::with_capacity(s.payload.len() + s.fields.len());
+        merge_payload(&mut s.payload, &mut s.fields, &s.ranks, &mut out);
+        s.ranks.clear();
         Record::from_fields(
             timestamp_ns,
             out,
@@ -284,13 +274,11 @@ struct Scratch {
     done: Vec<bool>,
     pending: Vec<u32>,
     values: Vec<Option<Value>>,
-    /// The four sorted runs of output fields and the merge buffers.
-    head: Vec<Field>,
+    /// The payload fields (sorted by key), the other fields (in output order) and the
+    /// latter's ranks (see [`Slot::rank`]).
     payload: Vec<Field>,
     fields: Vec<Field>,
-    tail: Vec<Field>,
-    merged: Vec<Field>,
-    merged2: Vec<Field>,
+    ranks: Vec<u8>,
     /// Dotted key being built by [`flatten`].
     key: String,
 }
@@ -313,32 +301,61 @@ fn sort_run(run: &mut [Field]) {
     }
 }
 
-/// Moves the runs `a` and `b` (each sorted by key) into `out`, merged; among equal keys
-/// those of `a` come first. Runs mostly interleave in long blocks (the payload's keys share
-/// a prefix), so block ends are found by binary search and moved as blocks. `a` and `b` are
-/// left empty.
-fn merge_into(a: &mut Vec<Field>, b: &mut Vec<Field>, out: &mut Vec<Field>) {
-    out.reserve(a.len() + b.len());
-    let mut a = a.drain(..);
-    let mut b = b.drain(..);
+/// Moves the payload run (sorted by key, rank 1) and the static run (sorted by key and
+/// rank, `ranks` parallel to it) into `out`, merged by (key, rank), so that among equal keys
+/// the higher rank comes last (and wins in [`Record::from_fields`]). The payload usually
+/// sits in the static run as a few long blocks: payload blocks are found by binary search.
+/// Both runs are left empty.
+fn merge_payload(
+    payload: &mut Vec<Field>,
+    statics: &mut Vec<Field>,
+    ranks: &[u8],
+    out: &mut Vec<Field>,
+) {
+    const PAYLOAD: u8 = 1;
+    let mut p = payload.drain(..);
+    let mut st = statics.drain(..);
+    let mut j = 0; // rank index of the static run's head
     loop {
-        let Some(b_head) = b.as_slice().first() else {
-            out.extend(a);
+        let Some(s_head) = st.as_slice().first() else {
+            out.extend(p);
             break;
         };
-        let n = a
-            .as_slice()
-            .partition_point(|f| f.key.as_str() <= b_head.key.as_str());
-        out.extend(a.by_ref().take(n));
-        let Some(a_head) = a.as_slice().first() else {
-            out.extend(b);
+        let (s_key, s_rank) = (
+            s_head.key.as_str(),
+            ranks.get(j).copied().unwrap_or(u8::MAX),
+        );
+        let n = p.as_slice().partition_point(|f| {
+            let k = f.key.as_str();
+            k < s_key || (k == s_key && PAYLOAD < s_rank)
+        });
+        out.extend(p.by_ref().take(n));
+        let Some(p_head) = p.as_slice().first() else {
+            out.extend(st);
             break;
         };
-        let n = b
+        let p_key = p_head.key.as_str();
+        let m = st
             .as_slice()
-            .partition_point(|f| f.key.as_str() < a_head.key.as_str());
-        out.extend(b.by_ref().take(n));
+            .iter()
+            .zip(ranks.get(j..).unwrap_or(&[]))
+            .take_while(|(f, &r)| {
+                let k = f.key.as_str();
+                k < p_key || (k == p_key && r < PAYLOAD)
+            })
+            .count();
+        out.extend(st.by_ref().take(m));
+        j += m;
     }
+}
+
+/// The value of a field group: its own, else the pending default.
+fn group_value(fields: &[FieldPlan], s: &mut Scratch, g: usize) -> Option<Value> {
+    if let Some(v) = s.values.get_mut(g).and_then(Option::take) {
+        return Some(v);
+    }
+    let p = (*s.pending.get(g)? as usize).checked_sub(1)?;
+    fields.get(p)?.default.clone()
 }
 
 fn push(out: &mut Vec<Field>, key: &str, value: Value) {
@@ -348,8 +365,9 @@ fn push(out: &mut Vec<Field>, key: &str, value: Value) {
     });
 }
 
-/// Evaluates the fields and pushes them to `s.fields` sorted by key (in the family's
-/// `emit_order`); returns the record time (if read) and the unreadable time text.
+/// Evaluates the fields into `s.values` (by group; `s.pending` names the field whose
+/// default applies to a group without value); returns the record time (if read) and the
+/// unreadable time text.
 fn run_fields(
     doc: &Doc<'_, '_, '_>,
     family: &FamilyPlan,
@@ -388,24 +406,6 @@ fn run_fields(
                     pending[f.group] = u32::try_from(i + 1).unwrap_or(0);
                 }
             }
-        }
-    }
-    let out = &mut s.fields;
-    for &g in &family.emit_order {
-        let (Some(f), Some(slot)) = (fields.get(g), values.get_mut(g)) else {
-            continue;
-        };
-        let Target::Key(k) = &f.target else {
-            continue;
-        };
-        if let Some(v) = slot.take() {
-            push(out, k, v);
-        } else if let Some(v) = pending
-            .get(g)
-            .and_then(|&p| fields.get((p as usize).checked_sub(1)?))
-            .and_then(|d| d.default.as_ref())
-        {
-            push(out, k, v.clone());
         }
     }
     (ts, ts_raw)
@@ -668,16 +668,29 @@ fn any_text(node: Option<&Node<'_>>, pred: impl Fn(&str) -> bool) -> bool {
     }
 }
 
-/// ASCII case-insensitive substring test; `needle` is already lower-case.
+/// ASCII case-insensitive substring test; `needle` is already lower-case. Candidate
+/// positions are found by searching for the needle's first byte in both cases.
 fn contains_ci(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    if n.is_empty() {
+    let Some(&first) = n.first() else {
         return true;
-    }
-    if h.len() < n.len() {
+    };
+    let Some(last_start) = h.len().checked_sub(n.len()) else {
         return false;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while from <= last_start {
+        let Some(off) = memchr::memchr2(lower, upper, &h[from..=last_start]) else {
+            return false;
+        };
+        let i = from + off;
+        if h[i..i + n.len()].eq_ignore_ascii_case(n) {
+            return true;
+        }
+        from = i + 1;
     }
-    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    false
 }
 
 fn parse_xml(s: &str) -> (Node<'_>, Option<String>) {

@@ -438,3 +438,78 @@ fn builtin_tables_load_and_every_fixture_maps() {
     }
     assert!(n > 0, "fixtures folder exists but holds no records");
 }
+
+#[test]
+fn contains_ci_matches_the_naive_search() {
+    let naive = |h: &str, n: &str| {
+        n.is_empty()
+            || (h.len() >= n.len()
+                && h.as_bytes()
+                    .windows(n.len())
+                    .any(|w| w.eq_ignore_ascii_case(n.as_bytes())))
+    };
+    let hays = [
+        "",
+        "a",
+        "TCP request from 10.0.2.4:51990 to 13.69.65.17:443. Action: Deny. Rule: x",
+        "action: deny",
+        "AaAaAaB",
+        "ünï Action: DENY",
+        "x.x.x",
+    ];
+    let needles = ["", "a", "action: deny", "aab", "aaaab", "deny", ".x", "x.x.x.x", "ü"];
+    for h in hays {
+        for n in needles {
+            assert_eq!(contains_ci(h, n), naive(h, n), "{h:?} / {n:?}");
+        }
+    }
+}
+
+#[test]
+fn merge_payload_orders_by_key_then_rank() {
+    fn run(keys: &[(&str, i64)]) -> Vec<Field> {
+        keys.iter()
+            .map(|(k, v)| Field {
+                key: RString::from(*k),
+                value: Value::Int(*v),
+            })
+            .collect()
+    }
+    // Payload (rank 1) against head (0), table (2) and tail (3) fields.
+    let mut payload = run(&[("azure.x.a", 1), ("azure.x.b", 1), ("event.kind", 1), ("z", 1)]);
+    let mut statics = run(&[
+        ("azlog.family", 3),
+        ("azure.x.b", 2),
+        ("cloud.provider", 2),
+        ("event.dataset", 0),
+        ("event.ingested", 3),
+        ("event.kind", 0),
+        ("event.kind", 2),
+        ("z", 3),
+    ]);
+    let ranks = [3, 2, 2, 0, 3, 0, 2, 3];
+    let mut out = Vec::new();
+    merge_payload(&mut payload, &mut statics, &ranks, &mut out);
+    let got: Vec<(&str, i64)> = out
+        .iter()
+        .map(|f| (f.key.as_str(), f.value.as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("azlog.family", 3),
+            ("azure.x.a", 1),
+            ("azure.x.b", 1),
+            ("azure.x.b", 2),
+            ("cloud.provider", 2),
+            ("event.dataset", 0),
+            ("event.ingested", 3),
+            ("event.kind", 0),
+            ("event.kind", 1),
+            ("event.kind", 2),
+            ("z", 1),
+            ("z", 3),
+        ]
+    );
+    assert!(payload.is_empty() && statics.is_empty());
+}

@@ -197,10 +197,17 @@ impl Record {
 }
 
 /// Sorts by key, removes duplicate keys (the last one pushed wins), and renames a key that
-/// is a dotted prefix of a later key to `<key>._value`.
+/// is a dotted prefix of another key to `<key>._value`.
 pub fn normalize_fields(fields: &mut Vec<Field>) {
+    // Already normalized input (the mapper emits sorted, unique, prefix-free fields) costs
+    // one pass: each key sorts strictly before the next and the next does not extend it.
+    if fields.windows(2).all(|w| {
+        let (a, b) = (w[0].key.as_str(), w[1].key.as_str());
+        a < b && !b.starts_with(a)
+    }) {
+        return;
+    }
     // Stable sort keeps push order among equal keys, so the last of a run is the newest.
-    // Already sorted input (the mapper emits sorted fields) costs one pass.
     if !fields
         .windows(2)
         .all(|w| w[0].key.as_str() <= w[1].key.as_str())
@@ -216,17 +223,22 @@ pub fn normalize_fields(fields: &mut Vec<Field>) {
             false
         }
     });
-    // Prefix conflicts: in sorted order a prefix `a.b` sits right before its `a.b.` group.
-    let mut renamed = false;
-    for i in 0..fields.len().saturating_sub(1) {
-        let (k, next) = (fields[i].key.as_str(), fields[i + 1].key.as_str());
-        if next.len() > k.len() && next.starts_with(k) && next.as_bytes()[k.len()] == b'.' {
-            let new_key = format!("{k}._value");
+    // Prefix conflicts: in sorted order every key that extends `a.b` (`a.b.c`, but also
+    // `a.b-c`, whose `-` sorts before `.`) follows `a.b` directly, as one run.
+    let conflicts: Vec<usize> = (0..fields.len())
+        .filter(|&i| {
+            let k = fields[i].key.as_str();
+            fields[i + 1..]
+                .iter()
+                .take_while(|f| f.key.as_str().starts_with(k))
+                .any(|f| f.key.as_bytes().get(k.len()) == Some(&b'.'))
+        })
+        .collect();
+    if !conflicts.is_empty() {
+        for i in conflicts {
+            let new_key = format!("{}._value", fields[i].key.as_str());
             fields[i].key = RString::from(new_key);
-            renamed = true;
         }
-    }
-    if renamed {
         fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     }
 }
@@ -261,6 +273,28 @@ mod tests {
         assert_eq!(r.get_str("user.name"), Some("c"));
         assert_eq!(r.get_i64("a.b._value"), Some(1));
         assert_eq!(r.get("missing"), None);
+    }
+
+    #[test]
+    fn prefix_conflicts_are_found_past_keys_that_sort_between() {
+        // `a.b-c` sorts between `a.b` and `a.b.c` (`-` < `.`): `a.b` still conflicts.
+        let r = Record::from_fields(
+            0,
+            vec![
+                f("a.b", 1.into()),
+                f("a.b-c", 2.into()),
+                f("a.b.c", 3.into()),
+                f("a.bc", 4.into()),
+            ],
+            RString::new(),
+            Position::default(),
+        );
+        let keys: Vec<&str> = r.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a.b-c", "a.b._value", "a.b.c", "a.bc"]);
+        // Sorted, unique and prefix-free input stays as it is.
+        let clean = vec![f("a", 1.into()), f("ab", 2.into()), f("b.c", 3.into())];
+        let r = Record::from_fields(0, clean.clone(), RString::new(), Position::default());
+        assert_eq!(r.fields.to_vec(), clean);
     }
 
     #[test]

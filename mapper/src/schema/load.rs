@@ -12,7 +12,8 @@ use toml::Spanned;
 use super::error::{Issue, LineIndex, SchemaError};
 use super::file::{CondSpec, FieldSpec, TableFile};
 use super::plan::{
-    Cond, FamilyPlan, FieldPlan, Interner, MapPlan, PayloadPlan, Plan, Source, Target, Test,
+    Cond, FamilyPlan, FieldPlan, Interner, MapPlan, PayloadPlan, Plan, Slot, Source, Target,
+    Test,
 };
 use crate::convert::{Conversion, NAMES};
 use crate::path::{parse_path, Seg};
@@ -287,7 +288,9 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
             .map(|(i, _)| i)
             .collect();
         emit_order.sort_by(|&a, &b| plans[a].target.as_str().cmp(plans[b].target.as_str()));
+        let static_order = Slot::order(&plans, &emit_order);
         let fam = FamilyPlan {
+            static_order,
             emit_order,
             name: own.name.clone(),
             dataset,

@@ -109,8 +109,80 @@ pub struct FamilyPlan {
     /// Detection priority.
     pub priority: i64,
     /// The field groups (indices of the first field of each `to`, `@timestamp` excluded),
-    /// sorted by target key: the mapper emits the fields in this order, already sorted.
+    /// sorted by target key.
     pub emit_order: Vec<usize>,
+    /// Every non-payload field the mapper may emit, in output order: the fixed head
+    /// (`event.dataset`, `event.kind`), the field groups and the fixed tail, sorted by key
+    /// and, among equal keys, by [`Slot::rank`]. The mapper walks it to emit these fields
+    /// already sorted, then merges in the payload (rank 1).
+    pub static_order: Vec<Slot>,
+}
+
+/// One non-payload output field of a family (see [`FamilyPlan::static_order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `event.dataset`
+    Dataset,
+    /// `event.kind` (`event`; a table field may override it)
+    Kind,
+    /// The field group starting at this field index.
+    Group(usize),
+    /// `azlog.timestamp_fallback`
+    TimestampFallback,
+    /// `azlog.timestamp_raw`
+    TimestampRaw,
+    /// `event.created`
+    Created,
+    /// `event.ingested`
+    Ingested,
+    /// `azlog.family`
+    Family,
+    /// `azlog.parse_errors`
+    ParseErrors,
+}
+
+impl Slot {
+    /// The output key (`fields` are the family's fields, for groups).
+    pub fn key<'f>(&self, fields: &'f [FieldPlan]) -> &'f str {
+        match self {
+            Slot::Dataset => "event.dataset",
+            Slot::Kind => "event.kind",
+            Slot::Group(g) => fields.get(*g).map_or("", |f| f.target.as_str()),
+            Slot::TimestampFallback => "azlog.timestamp_fallback",
+            Slot::TimestampRaw => "azlog.timestamp_raw",
+            Slot::Created => "event.created",
+            Slot::Ingested => "event.ingested",
+            Slot::Family => "azlog.family",
+            Slot::ParseErrors => "azlog.parse_errors",
+        }
+    }
+
+    /// Which value wins when keys are equal (the higher rank, as if pushed later): fixed
+    /// head 0, payload 1, table fields 2, fixed tail 3.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Slot::Dataset | Slot::Kind => 0,
+            Slot::Group(_) => 2,
+            _ => 3,
+        }
+    }
+
+    /// The static order of a family with these fields and sorted groups.
+    pub fn order(fields: &[FieldPlan], emit_order: &[usize]) -> Vec<Slot> {
+        let mut slots = vec![Slot::Dataset, Slot::Kind];
+        slots.extend(emit_order.iter().map(|&g| Slot::Group(g)));
+        slots.extend([
+            Slot::TimestampFallback,
+            Slot::TimestampRaw,
+            Slot::Created,
+            Slot::Ingested,
+            Slot::Family,
+            Slot::ParseErrors,
+        ]);
+        // Stable: equal (key, rank) keep their order.
+        slots.sort_by(|a, b| (a.key(fields), a.rank()).cmp(&(b.key(fields), b.rank())));
+        slots
+    }
 }
 
 /// Where a field goes.
