@@ -479,10 +479,10 @@ fn eval_field(doc: &Doc<'_, '_, '_>, f: &FieldPlan) -> Option<Value> {
                 Value::Str(s) => Cow::Borrowed(s.as_str()),
                 other => Cow::Owned(other.to_text()),
             };
-            let hit = if text.bytes().any(|b| b.is_ascii_uppercase()) {
-                map.entries.get(text.to_ascii_lowercase().as_str())
-            } else {
-                map.entries.get(text.as_ref())
+            let mut buf = [0u8; 64];
+            let hit = match lower_in(&text, &mut buf) {
+                Some(lower) => map.entries.get(lower),
+                None => map.entries.get(text.to_ascii_lowercase().as_str()),
             };
             match (hit, &map.default) {
                 (Some(v), _) => v.clone(),
@@ -491,6 +491,18 @@ fn eval_field(doc: &Doc<'_, '_, '_>, f: &FieldPlan) -> Option<Value> {
             }
         }
     })
+}
+
+/// `text` ASCII-lower-cased, in `buf` when it needs changing and fits (`None`: too long).
+fn lower_in<'a>(text: &'a str, buf: &'a mut [u8; 64]) -> Option<&'a str> {
+    if !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(text);
+    }
+    let bytes = text.as_bytes();
+    let dst = buf.get_mut(..bytes.len())?;
+    dst.copy_from_slice(bytes);
+    dst.make_ascii_lowercase();
+    std::str::from_utf8(dst).ok()
 }
 
 /// Flattens a payload subtree into dotted keys under `key`.
@@ -640,12 +652,8 @@ impl<'t> Doc<'_, 't, '_> {
         let node = self.cond_node(cond.path);
         match &cond.test {
             Test::Exists(want) => node.is_some_and(|n| !matches!(n, Node::Null)) == *want,
-            Test::Equals(vals) => {
-                any_text(node, |t| vals.iter().any(|v| t.eq_ignore_ascii_case(v)))
-            }
-            Test::NotEquals(vals) => {
-                !any_text(node, |t| vals.iter().any(|v| t.eq_ignore_ascii_case(v)))
-            }
+            Test::Equals(vals) => any_equal(node, vals, &cond.ints),
+            Test::NotEquals(vals) => !any_equal(node, vals, &cond.ints),
             Test::Contains(vals) => any_text(node, |t| vals.iter().any(|v| contains_ci(t, v))),
             Test::StartsWith(vals) => any_text(node, |t| {
                 vals.iter().any(|v| {
@@ -653,6 +661,27 @@ impl<'t> Doc<'_, 't, '_> {
                 })
             }),
         }
+    }
+}
+
+/// True when the text of the node (a scalar, or any scalar element of an array) equals one
+/// of `vals` (lower-case) ignoring ASCII case. Integers compare with `ints`, the values that
+/// are canonical integers (the only ones an integer's text can equal), without formatting.
+fn any_equal(node: Option<&Node<'_>>, vals: &[Box<str>], ints: &[i64]) -> bool {
+    let one = |n: &Node<'_>| match n {
+        Node::Int(i) => ints.contains(i),
+        Node::Str(s) => vals.iter().any(|v| s.eq_ignore_ascii_case(v)),
+        other => {
+            let mut buf = [0u8; 24];
+            other
+                .scalar_text_in(&mut buf)
+                .is_some_and(|t| vals.iter().any(|v| t.eq_ignore_ascii_case(v)))
+        }
+    };
+    match node {
+        None => false,
+        Some(Node::Array(items)) => items.iter().any(one),
+        Some(n) => one(n),
     }
 }
 

@@ -513,3 +513,52 @@ fn merge_payload_orders_by_key_then_rank() {
     );
     assert!(payload.is_empty() && statics.is_empty());
 }
+
+#[test]
+fn integer_nodes_compare_as_their_text() {
+    let m = Mapper::from_tables(&[(
+        "t.toml",
+        r#"
+[family]
+name = "t"
+dataset = "d"
+fallback = true
+
+[[field]]
+to = "a.eq"
+value = "yes"
+when = [{ path = "EventID", equals = ["4624", "04625", "-1"] }]
+
+[[field]]
+to = "a.ne"
+value = "yes"
+when = [{ path = "EventID", not_equals = ["4624"] }]
+"#,
+    )])
+    .unwrap();
+    let map = |json: &str| {
+        m.map(
+            MapInput {
+                json,
+                position: Position::default(),
+                enqueued_ns: None,
+            },
+            0,
+        )
+        .unwrap()
+    };
+    for (json, eq, ne) in [
+        (r#"{"EventID":4624}"#, true, false),
+        (r#"{"EventID":"4624"}"#, true, false),
+        (r#"{"EventID":4625}"#, false, true),
+        (r#"{"EventID":"04625"}"#, true, true),
+        (r#"{"EventID":-1}"#, true, true),
+        (r#"{"EventID":[1,4624]}"#, true, false),
+        (r#"{"EventID":4624.0}"#, false, true),
+        (r#"{}"#, false, true),
+    ] {
+        let r = map(json);
+        assert_eq!(r.get_str("a.eq").is_some(), eq, "{json}");
+        assert_eq!(r.get_str("a.ne").is_some(), ne, "{json}");
+    }
+}

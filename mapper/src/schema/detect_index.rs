@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::plan::{FamilyPlan, Test};
 
 /// Lower-cased `equals` value → indices of the families requiring it.
-pub type ValueIndex = HashMap<Box<str>, Vec<usize>>;
+pub type ValueIndex = HashMap<Box<str>, Vec<usize>, super::fxhash::FxBuildHasher>;
 
 /// For each indexed condition path, the families one of whose blocks requires that path to
 /// equal a given (lower-cased) value.
@@ -44,7 +44,7 @@ impl DetectIndex {
                 let slot = match index.keys.iter().position(|(p, _)| *p == path) {
                     Some(s) => s,
                     None => {
-                        index.keys.push((path, HashMap::new()));
+                        index.keys.push((path, HashMap::default()));
                         index.keys.len() - 1
                     }
                 };

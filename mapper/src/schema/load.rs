@@ -556,7 +556,7 @@ fn compile_cond(c: &mut Compiler, p: &Parsed, cond: &Spanned<CondSpec>) -> Optio
     };
     let segs = segs?;
     let path = c.interner.cond_path(spec.path.get_ref(), &segs);
-    Some(Cond { path, test })
+    Some(Cond::new(path, test))
 }
 
 /// A TOML value as a canonical value (constants, defaults, map results).
@@ -757,7 +757,7 @@ fn compile_field(c: &mut Compiler, p: &Parsed, f: &FieldSpec, line: usize) -> Op
         }
         Some(m) => {
             let m_line = p.line(m.span());
-            let mut entries = HashMap::new();
+            let mut entries = HashMap::default();
             for (k, v) in m.get_ref() {
                 let key = k.to_ascii_lowercase().into_boxed_str();
                 match map_value(v) {

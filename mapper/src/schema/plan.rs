@@ -76,6 +76,24 @@ pub struct Cond {
     pub path: usize,
     /// The test.
     pub test: Test,
+    /// For `equals` / `not_equals`: the values that are an integer in canonical decimal
+    /// form (`4624`, not `04624`), so an integer node compares as a number; its text could
+    /// only ever equal those.
+    pub ints: Vec<i64>,
+}
+
+impl Cond {
+    /// A condition, with [`Cond::ints`] derived from the test.
+    pub fn new(path: usize, test: Test) -> Cond {
+        let ints = match &test {
+            Test::Equals(vals) | Test::NotEquals(vals) => vals
+                .iter()
+                .filter_map(|v| v.parse::<i64>().ok().filter(|i| i.to_string() == **v))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Cond { path, test, ints }
+    }
 }
 
 /// A condition test. Compare values are ASCII-lower-cased at load time.
@@ -238,7 +256,7 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct MapPlan {
     /// Lower-cased key → result.
-    pub entries: HashMap<Box<str>, Value>,
+    pub entries: HashMap<Box<str>, Value, super::fxhash::FxBuildHasher>,
     /// Result for values not in `entries`; `None` keeps the converted value.
     pub default: Option<Value>,
 }
