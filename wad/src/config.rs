@@ -112,6 +112,10 @@ pub struct WadConfig {
     /// Folder of the file watermark store (default `<state_dir>/wad`).
     #[serde(default)]
     pub watermark_dir: Option<PathBuf>,
+    /// Where `azlog-hub source add` stores account keys, one file per source (default
+    /// `<state_dir>/secrets`).
+    #[serde(default)]
+    pub secrets_dir: Option<PathBuf>,
     /// `[[source.wad.account]]`.
     #[serde(default, rename = "account")]
     pub accounts: Vec<WadAccountConfig>,
@@ -185,6 +189,7 @@ impl Default for WadConfig {
             retry_initial_ms: d_retry_initial(),
             retry_max_ms: d_retry_max(),
             watermark_dir: None,
+            secrets_dir: None,
             accounts: Vec::new(),
         }
     }

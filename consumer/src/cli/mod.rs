@@ -8,6 +8,7 @@ pub mod demo;
 pub mod map;
 pub mod replay;
 pub mod run;
+pub mod source;
 
 /// Moves Azure security logs into SIEMs.
 #[derive(Parser, Debug)]
@@ -31,6 +32,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Validate a configuration file without connecting anywhere.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Manage WAD table sources in the configuration file (add, list, remove).
+    Source(source::SourceArgs),
 }
 
 /// Entry point used by the binary.
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::CheckConfig(args) => check_config::run(args),
+        Command::Source(args) => source::run(args),
     };
     match result {
         Ok(code) => code,

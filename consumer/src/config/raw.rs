@@ -45,6 +45,8 @@ pub struct RawConfig {
 pub struct RawSource {
     /// `[source.eventhubs]`.
     pub eventhubs: Option<RawEventHubs>,
+    /// `[source.wad]` (read by `crate::source::wad::load_wad_config`).
+    pub wad: Option<toml::Value>,
 }
 
 /// `partitions = "all"` or a list of ids.

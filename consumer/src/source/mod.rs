@@ -9,6 +9,7 @@
 pub mod eventhubs;
 pub mod memory;
 pub mod position;
+pub mod wad;
 
 use async_trait::async_trait;
 

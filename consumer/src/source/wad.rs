@@ -1,0 +1,318 @@
+//! The WAD table poller (`azlog-wad`) as a pipeline [`Source`]: each polled table is one
+//! partition (`<account>/<table>`), each row one event (body = the row's JSON, offset =
+//! `<PartitionKey>/<RowKey>`, sequence = a counter per table and process).
+//!
+//! Acknowledgements travel through the pipeline's own checkpointing: [`WadCheckpointBridge`] is
+//! the [`CheckpointStore`] of a WAD run. When the pipeline "writes the checkpoint" of a table at
+//! sequence S (every record up to S is acknowledged by every sink, the sinks were flushed and
+//! the dead-letter file synced), the bridge acknowledges the poller's batches up to S, and the
+//! poller saves its own watermark (`[source.wad] watermark_dir`). Where a run starts comes from
+//! that watermark, never from the bridge.
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use azlog_mapper::Mapper;
+use azlog_wad::{BatchAck, FileWatermarkStore, PollOptions, TableSpec, WadConfig, WadSource};
+use azlog_wad::{WadRow, WatermarkStore};
+use tokio::sync::watch;
+
+use super::{PartitionInfo, PartitionReader, RawEvent, Source, SourceError, StartFrom};
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointKey, CheckpointStore};
+use crate::config::HubConfig;
+use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
+
+/// Batches handed to the pipeline and not yet covered by a checkpoint, per table.
+#[derive(Default)]
+struct TableAcks {
+    next_sequence: i64,
+    /// (sequence of the batch's last row, its acknowledgement), oldest first.
+    pending: VecDeque<(i64, BatchAck)>,
+}
+
+/// Shared between the source (which registers batches) and the bridge (which acknowledges).
+#[derive(Default)]
+pub struct WadAcks {
+    tables: Mutex<HashMap<String, TableAcks>>,
+}
+
+impl WadAcks {
+    /// Assigns sequence numbers to `n` rows of `partition` and keeps the batch's ack.
+    fn register(&self, partition: &str, n: usize, ack: BatchAck) -> i64 {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        let t = tables.entry(partition.to_owned()).or_default();
+        let first = t.next_sequence;
+        t.next_sequence += n as i64;
+        t.pending.push_back((t.next_sequence - 1, ack));
+        first
+    }
+
+    /// Acknowledges every batch of `partition` whose rows are all at or before `sequence`.
+    fn ack_through(&self, partition: &str, sequence: i64) -> usize {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(t) = tables.get_mut(partition) else {
+            return 0;
+        };
+        let mut n = 0;
+        while t.pending.front().is_some_and(|(last, _)| *last <= sequence) {
+            if let Some((_, ack)) = t.pending.pop_front() {
+                ack.ack();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Forgets the unacknowledged batches of a table whose reader closed (they are read
+    /// again from the watermark when it reopens).
+    fn release(&self, partition: &str) {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = tables.get_mut(partition) {
+            t.pending.clear();
+        }
+    }
+
+    fn last_sequence(&self, partition: &str) -> i64 {
+        let tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        tables.get(partition).map_or(-1, |t| t.next_sequence - 1)
+    }
+}
+
+/// The configured WAD tables as a pipeline source.
+pub struct WadPipelineSource {
+    tables: Vec<(String, TableSpec)>,
+    store: Arc<dyn WatermarkStore>,
+    options: PollOptions,
+    acks: Arc<WadAcks>,
+}
+
+impl WadPipelineSource {
+    /// A source over `specs`, saving watermarks in `store`.
+    pub fn new(
+        specs: Vec<TableSpec>,
+        store: Arc<dyn WatermarkStore>,
+        options: PollOptions,
+    ) -> Self {
+        let tables = specs
+            .into_iter()
+            .map(|s| (format!("{}/{}", s.client.account(), s.table), s))
+            .collect();
+        WadPipelineSource {
+            tables,
+            store,
+            options,
+            acks: Arc::new(WadAcks::default()),
+        }
+    }
+
+    /// The checkpoint store that turns the pipeline's checkpoints into acknowledgements.
+    pub fn bridge(&self) -> Arc<WadCheckpointBridge> {
+        Arc::new(WadCheckpointBridge {
+            acks: self.acks.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Source for WadPipelineSource {
+    fn describe(&self) -> String {
+        "wad".into()
+    }
+
+    async fn partitions(&self) -> Result<Vec<String>, SourceError> {
+        Ok(self.tables.iter().map(|(id, _)| id.clone()).collect())
+    }
+
+    async fn partition_info(&self, partition: &str) -> Result<PartitionInfo, SourceError> {
+        let last = self.acks.last_sequence(partition);
+        Ok(PartitionInfo {
+            id: partition.to_owned(),
+            is_empty: last < 0,
+            beginning_sequence: 0,
+            last_sequence: last,
+            last_offset: String::new(),
+            last_enqueued_ns: None,
+        })
+    }
+
+    async fn open(
+        &self,
+        partition: &str,
+        _start: &StartFrom,
+    ) -> Result<Box<dyn PartitionReader>, SourceError> {
+        let spec = self
+            .tables
+            .iter()
+            .find(|(id, _)| id == partition)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| SourceError::fatal(format!("no WAD table {partition} configured")))?;
+        let poller = WadSource::start(vec![spec], self.store.clone(), self.options.clone());
+        Ok(Box::new(WadReader {
+            partition: partition.to_owned(),
+            poller,
+            acks: self.acks.clone(),
+            queue: VecDeque::new(),
+        }))
+    }
+}
+
+struct WadReader {
+    partition: String,
+    poller: WadSource,
+    acks: Arc<WadAcks>,
+    queue: VecDeque<RawEvent>,
+}
+
+fn event(partition: &str, row: WadRow, sequence: i64) -> RawEvent {
+    RawEvent {
+        offset: format!("{}/{}", row.partition_key, row.row_key),
+        body: row.json.into_bytes(),
+        partition: partition.to_owned(),
+        sequence,
+        enqueued_ns: row.stored_ns,
+    }
+}
+
+#[async_trait]
+impl PartitionReader for WadReader {
+    async fn next(&mut self) -> Option<Result<RawEvent, SourceError>> {
+        if self.queue.is_empty() {
+            let batch = self.poller.next_batch().await?;
+            let (rows, ack) = batch.into_parts();
+            let first = self.acks.register(&self.partition, rows.len(), ack);
+            for (i, row) in rows.into_iter().enumerate() {
+                self.queue
+                    .push_back(event(&self.partition, row, first + i as i64));
+            }
+        }
+        self.queue.pop_front().map(Ok)
+    }
+
+    async fn close(self: Box<Self>) {
+        self.poller.shutdown().await;
+        self.acks.release(&self.partition);
+    }
+}
+
+/// The checkpoint store of a WAD run: loads nothing (the poller's watermark says where to
+/// start), and a save acknowledges the batches it covers.
+pub struct WadCheckpointBridge {
+    acks: Arc<WadAcks>,
+}
+
+impl std::fmt::Debug for WadCheckpointBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WadCheckpointBridge")
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for WadCheckpointBridge {
+    async fn list(&self, _key: &CheckpointKey) -> Result<Vec<Checkpoint>, CheckpointError> {
+        Ok(Vec::new())
+    }
+
+    async fn load(
+        &self,
+        _key: &CheckpointKey,
+        _partition: &str,
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
+        Ok(None)
+    }
+
+    async fn save(
+        &self,
+        _key: &CheckpointKey,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), CheckpointError> {
+        let n = self
+            .acks
+            .ack_through(&checkpoint.partition, checkpoint.sequence);
+        tracing::debug!(table = %checkpoint.partition, sequence = checkpoint.sequence, batches = n, "WAD batches acknowledged");
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "wad watermarks".into()
+    }
+}
+
+/// `[source.wad]` of a configuration file, when it has one.
+pub fn load_wad_config(file: &Path) -> Result<Option<WadConfig>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let value: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message()))?;
+    let Some(wad) = value.get("source").and_then(|s| s.get("wad")) else {
+        return Ok(None);
+    };
+    let cfg = WadConfig::deserialize(wad.clone())
+        .map_err(|e| anyhow::anyhow!("{}: [source.wad]: {}", file.display(), e.message()))?;
+    cfg.validate()?;
+    Ok(Some(cfg))
+}
+
+use serde::Deserialize as _;
+
+/// Runs the WAD tables of `wad` through the pipeline into the configured sinks until `stop`.
+pub async fn run_wad(
+    config: &HubConfig,
+    wad: &WadConfig,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let base = config
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let specs = wad.table_specs(&base, &|v| std::env::var(v).ok())?;
+    anyhow::ensure!(
+        !specs.is_empty(),
+        "[source.wad] has no [[source.wad.account]] with tables"
+    );
+    let watermarks = wad.watermark_dir(&base, &config.state_dir);
+    tracing::info!(tables = specs.len(), watermarks = %watermarks.display(), "WAD source");
+    let source = WadPipelineSource::new(
+        specs,
+        Arc::new(FileWatermarkStore::new(watermarks)),
+        wad.poll_options(),
+    );
+    let bridge = source.bridge();
+    let source: Arc<dyn Source> = Arc::new(source);
+    let registry = crate::service::assemble::plugins(&config.plugin_dir)?;
+    let mapper =
+        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
+    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
+    let Some(hosts) =
+        crate::service::assemble::open_sinks(&config.sinks, &registry, &mut stop).await?
+    else {
+        return Ok(RunSummary::stopped());
+    };
+    let hosts: Vec<Box<dyn crate::pipeline::DeliverySink>> = hosts
+        .into_iter()
+        .map(|h| Box::new(h) as Box<dyn crate::pipeline::DeliverySink>)
+        .collect();
+    let pipeline = Pipeline::new(source, mapper, &config.sinks, hosts, dead);
+    let key = CheckpointKey::new("wad", "tables", "azlog-hub");
+    // Acknowledgements reach the poller only through checkpoints: keep a time cadence.
+    let mut cadence = config.checkpoint.cadence;
+    if cadence.every.is_zero() {
+        cadence.every = std::time::Duration::from_secs(5);
+    }
+    let bridge: Arc<dyn CheckpointStore> = bridge;
+    let opts = RunOptions {
+        resume_from: Some((bridge.clone(), key.clone())),
+        checkpoints: Some(CheckpointTarget {
+            store: bridge,
+            key,
+            cadence,
+            flush_sinks: config.checkpoint.flush_sinks,
+        }),
+        settings: config.pipeline.clone(),
+        envelope: config.envelope.clone(),
+        ..RunOptions::live(StartFrom::Earliest)
+    };
+    pipeline.run(opts, stop).await
+}
