@@ -136,7 +136,9 @@ async fn main() -> Result<(), BoxError> {
         fillers.push(tokio::spawn(async move {
             loop {
                 let next = g.lock().await.pop();
-                let Some(chunk) = next else { return Ok::<(), azlog_wad::TableError>(()) };
+                let Some(chunk) = next else {
+                    return Ok::<(), azlog_wad::TableError>(());
+                };
                 c.insert_batch(&tb, &chunk).await?;
             }
         }));
@@ -223,7 +225,8 @@ async fn main() -> Result<(), BoxError> {
     let (mut map_time, mut cef_time) = (Duration::ZERO, Duration::ZERO);
     let mut line = String::with_capacity(4096);
     while delivered + dead < rows {
-        let Some(batch) = tokio::time::timeout(Duration::from_secs(60), source.next_batch()).await?
+        let Some(batch) =
+            tokio::time::timeout(Duration::from_secs(60), source.next_batch()).await?
         else {
             break;
         };
