@@ -132,7 +132,8 @@ async fn run_for(cfg: &HubConfig, out: &Path, app: &str, want: usize, settle: Du
     let c = cfg.clone();
     let task = tokio::spawn(async move { run_wad(&c, &wad, stop_rx).await });
     let reached = wait_until(Duration::from_secs(60), || received(out, app).len() >= want).await;
-    // Long enough for further poll cycles (1 s) and checkpoints (200 ms) to happen.
+    // Long enough for further poll cycles (1 s). Checkpoints are written only at the end of a
+    // run (every_ms = 60000): the acknowledgements all come from the final checkpoint.
     tokio::time::sleep(settle).await;
     stop_tx.send(true).expect("stop");
     let summary = task.await.expect("join").expect("run");
@@ -188,13 +189,14 @@ async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
         "[[sink]]\nname = \"siem\"\nplugin = \"cef\"\nhost = \"127.0.0.1\"\nport = 15514\nprotocol = \"tcp\"\napp_name = \"{app}\"\n[sink.batch]\nmax_records = 200\nlinger_ms = 50\n"
     );
     let wad = format!(
-        "[checkpoint]\nevery_ms = 200\n\n[source.wad]\npoll_interval_secs = 1\ncheckpoint_every_ms = 0\ninitial_lookback_secs = 900\n\n[[source.wad.account]]\nname = \"lab\"\nconnection_string = \"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};TableEndpoint={endpoint};\"\ntables = [\"{table}\"]\nsubscription_id = \"11111111-2222-3333-4444-555555555555\"\n"
+        "[checkpoint]\nevery_ms = 60000\nevery_events = 0\n\n[source.wad]\npoll_interval_secs = 1\ncheckpoint_every_ms = 0\ninitial_lookback_secs = 900\n\n[[source.wad.account]]\nname = \"lab\"\nconnection_string = \"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};TableEndpoint={endpoint};\"\ntables = [\"{table}\"]\nsubscription_id = \"11111111-2222-3333-4444-555555555555\"\n"
     );
     let path = write_config(dir.path(), &plugins, &sink, &wad);
     let cfg = HubConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
 
-    // Run 1: every row once.
-    let records = run_for(&cfg, &out, &app, n, Duration::from_secs(3)).await;
+    // Run 1: every row once; stopped as soon as the last message arrived (the final
+    // checkpoint's acknowledgements still reach the watermark).
+    let records = run_for(&cfg, &out, &app, n, Duration::ZERO).await;
     let got = received(&out, &app);
     assert_eq!(got.len(), n, "one message per row");
     assert_eq!(records, n);

@@ -65,8 +65,8 @@ impl WadAcks {
         n
     }
 
-    /// Forgets the unacknowledged batches of a table whose reader closed (they are read
-    /// again from the watermark when it reopens).
+    /// Forgets the unacknowledged batches of a table whose poller stopped (they are read
+    /// again from the watermark by the next one).
     fn release(&self, partition: &str) {
         let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = tables.get_mut(partition) {
@@ -86,6 +86,10 @@ pub struct WadPipelineSource {
     store: Arc<dyn WatermarkStore>,
     options: PollOptions,
     acks: Arc<WadAcks>,
+    /// Pollers of closed readers, kept running until the source closes (after the pipeline's
+    /// final checkpoints, whose acknowledgements they still have to save) or until their
+    /// table is opened again.
+    parked: Arc<tokio::sync::Mutex<HashMap<String, WadSource>>>,
 }
 
 impl WadPipelineSource {
@@ -104,6 +108,7 @@ impl WadPipelineSource {
             store,
             options,
             acks: Arc::new(WadAcks::default()),
+            parked: Arc::default(),
         }
     }
 
@@ -148,13 +153,28 @@ impl Source for WadPipelineSource {
             .find(|(id, _)| id == partition)
             .map(|(_, s)| s.clone())
             .ok_or_else(|| SourceError::fatal(format!("no WAD table {partition} configured")))?;
+        // Reopened (after a reconnect): the old poller stops, saving what was acknowledged;
+        // its other batches are read again by the new one.
+        let old = self.parked.lock().await.remove(partition);
+        if let Some(old) = old {
+            old.shutdown().await;
+            self.acks.release(partition);
+        }
         let poller = WadSource::start(vec![spec], self.store.clone(), self.options.clone());
         Ok(Box::new(WadReader {
             partition: partition.to_owned(),
             poller,
             acks: self.acks.clone(),
+            parked: self.parked.clone(),
             queue: VecDeque::new(),
         }))
+    }
+
+    async fn close(&self) {
+        let pollers: Vec<WadSource> = self.parked.lock().await.drain().map(|(_, p)| p).collect();
+        for p in pollers {
+            p.shutdown().await;
+        }
     }
 }
 
@@ -162,6 +182,7 @@ struct WadReader {
     partition: String,
     poller: WadSource,
     acks: Arc<WadAcks>,
+    parked: Arc<tokio::sync::Mutex<HashMap<String, WadSource>>>,
     queue: VecDeque<RawEvent>,
 }
 
@@ -190,9 +211,12 @@ impl PartitionReader for WadReader {
         self.queue.pop_front().map(Ok)
     }
 
+    /// Parks the poller: the pipeline's final checkpoints come after the readers closed, and
+    /// their acknowledgements must still reach it. Rows queued here and not handed on are
+    /// never covered by a checkpoint, so they are read again after a restart.
     async fn close(self: Box<Self>) {
-        self.poller.shutdown().await;
-        self.acks.release(&self.partition);
+        let this = *self;
+        this.parked.lock().await.insert(this.partition, this.poller);
     }
 }
 
