@@ -53,8 +53,14 @@ async fn drain_a_backlog_into_a_file_sink() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = stage_plugins(dir.path());
     let out = dir.path().join("out/ecs.ndjson");
+    // AZLOG_BENCH_DISCARD=1: the sink's filter wants nothing (measures reading and mapping).
+    let filter = if std::env::var("AZLOG_BENCH_DISCARD").is_ok_and(|v| v == "1") {
+        "[sink.filter]\ndatasets = [\"none\"]\n"
+    } else {
+        ""
+    };
     let sink = format!(
-        "[[sink]]\nname = \"ecs\"\nplugin = \"file\"\npath = \"{}\"\n",
+        "[[sink]]\nname = \"ecs\"\nplugin = \"file\"\npath = \"{}\"\nrotate_bytes = 0\n{filter}",
         out.display()
     );
     let path = write_config(dir.path(), &plugins, &sink, "");
