@@ -28,7 +28,10 @@ fn collect_records(dir: &Path, out: &mut Vec<String>) {
             collect_records(&p, out);
             continue;
         }
-        let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let input = name.ends_with(".json") || name.ends_with(".ndjson");
         if !input || name.ends_with(".ecs.ndjson") {
             continue;

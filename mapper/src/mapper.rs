@@ -190,12 +190,7 @@ impl Mapper {
         let mut out = Vec::with_capacity(s.payload.len() + s.fields.len());
         merge_payload(&mut s.payload, &mut s.fields, &s.ranks, &mut out);
         s.ranks.clear();
-        Record::from_fields(
-            timestamp_ns,
-            out,
-            RString::from(input.json),
-            input.position,
-        )
+        Record::from_fields(timestamp_ns, out, RString::from(input.json), input.position)
     }
 
     /// The family that a record's tree selects.
@@ -411,11 +406,7 @@ fn run_fields(
     (ts, ts_raw)
 }
 
-fn eval_timestamp(
-    doc: &Doc<'_, '_, '_>,
-    f: &FieldPlan,
-    raw: &mut Option<String>,
-) -> Option<i64> {
+fn eval_timestamp(doc: &Doc<'_, '_, '_>, f: &FieldPlan, raw: &mut Option<String>) -> Option<i64> {
     let Source::Paths(paths) = &f.source else {
         return match &f.source {
             Source::Const(Value::Str(s)) => convert::time::parse_timestamp(s),

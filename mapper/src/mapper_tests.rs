@@ -457,7 +457,17 @@ fn contains_ci_matches_the_naive_search() {
         "ünï Action: DENY",
         "x.x.x",
     ];
-    let needles = ["", "a", "action: deny", "aab", "aaaab", "deny", ".x", "x.x.x.x", "ü"];
+    let needles = [
+        "",
+        "a",
+        "action: deny",
+        "aab",
+        "aaaab",
+        "deny",
+        ".x",
+        "x.x.x.x",
+        "ü",
+    ];
     for h in hays {
         for n in needles {
             assert_eq!(contains_ci(h, n), naive(h, n), "{h:?} / {n:?}");
@@ -476,7 +486,12 @@ fn merge_payload_orders_by_key_then_rank() {
             .collect()
     }
     // Payload (rank 1) against head (0), table (2) and tail (3) fields.
-    let mut payload = run(&[("azure.x.a", 1), ("azure.x.b", 1), ("event.kind", 1), ("z", 1)]);
+    let mut payload = run(&[
+        ("azure.x.a", 1),
+        ("azure.x.b", 1),
+        ("event.kind", 1),
+        ("z", 1),
+    ]);
     let mut statics = run(&[
         ("azlog.family", 3),
         ("azure.x.b", 2),

@@ -29,12 +29,15 @@ use crate::path::Node;
 /// model the tree follows (a `BTreeMap`); the mapper reads it as a [`Node::Object`].
 type Members<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
 
+/// Attributes of an element: (local name, unescaped value), in document order.
+type Attrs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// One open element while the tree is built.
 struct Frame<'a> {
     /// Local name (namespace prefix removed).
     name: Cow<'a, str>,
     /// Attributes (without `xmlns`), in document order.
-    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    attrs: Attrs<'a>,
     /// Child elements already closed, as they go into this element's object.
     children: Members<'a>,
     /// Whether any child element was seen (even one folded away, like a `<Data>`).
@@ -44,7 +47,7 @@ struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    fn new(name: Cow<'a, str>, attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Frame<'a> {
+    fn new(name: Cow<'a, str>, attrs: Attrs<'a>) -> Frame<'a> {
         Frame {
             name,
             attrs,
@@ -53,7 +56,6 @@ impl<'a> Frame<'a> {
             text: Cow::Borrowed(""),
         }
     }
-
 }
 
 /// Parses one Windows event XML document into the `$xml` tree, as a JSON value.
@@ -67,7 +69,196 @@ pub fn parse_event(xml: &str) -> (Value, Option<String>) {
 
 /// [`parse_event`] into the mapper's tree, borrowing names and text from `xml` where they
 /// need no unescaping. Object members are sorted by key.
+///
+/// Well-formed documents of the usual shape take a direct scanner ([`fast_tree`]); anything
+/// else (CDATA, DOCTYPE, odd attributes, unknown entities, mismatched or missing end tags)
+/// goes through quick-xml, which also words the notes.
 pub fn parse_event_tree(xml: &str) -> (Node<'_>, Option<String>) {
+    if let Some(tree) = fast_tree(xml) {
+        return (tree, None);
+    }
+    reader_tree(xml)
+}
+
+/// XML whitespace.
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The direct scanner: the same tree as [`reader_tree`] builds, for documents made of
+/// elements, attributes (`name="v"` / `name='v'`), text, comments and processing
+/// instructions, with matching end tags and known entity references only. `None` for
+/// anything else.
+fn fast_tree(xml: &str) -> Option<Node<'_>> {
+    let b = xml.as_bytes();
+    let mut root: Members<'_> = Vec::new();
+    let mut stack: Vec<Frame<'_>> = Vec::with_capacity(8);
+    let mut i = 0;
+    loop {
+        let lt = memchr::memchr(b'<', b.get(i..)?).map(|o| i + o);
+        let end = lt.unwrap_or(b.len());
+        if end > i {
+            if let Some(frame) = stack.last_mut() {
+                let text = xml.get(i..end)?;
+                let (mut amp, mut blank) = (false, true);
+                for &c in text.as_bytes() {
+                    amp |= c == b'&';
+                    blank &= is_ws(c);
+                }
+                if frame.text.is_empty() {
+                    frame.text = if amp {
+                        let mut note = None;
+                        let mut out = String::new();
+                        unescape_into(text, &mut out, &mut note);
+                        if note.is_some() {
+                            return None;
+                        }
+                        Cow::Owned(out)
+                    } else {
+                        Cow::Borrowed(text)
+                    };
+                } else if !(blank && frame.text.bytes().all(is_ws)) {
+                    // Text in several pieces (around children or comments) that is not all
+                    // layout whitespace: leave it to the reader route.
+                    return None;
+                }
+                // More layout whitespace after layout whitespace: the element's text stays
+                // blank, which is all that matters (blank text counts as none).
+            }
+        }
+        let Some(lt) = lt else {
+            // End of input: complete only when nothing is open.
+            return stack.is_empty().then_some(Node::Object(root));
+        };
+        i = lt + 1;
+        match *b.get(i)? {
+            b'/' => {
+                let close = find_byte(b, i, b'>')?;
+                let name = xml.get(i + 1..close)?;
+                if name.is_empty() || name.bytes().any(|c| is_ws(c) || c == b'<') {
+                    return None;
+                }
+                let frame = stack.pop()?;
+                if frame.name != local_name(xml, name.as_bytes()) {
+                    return None;
+                }
+                if close_frame(frame, &mut stack, &mut root) {
+                    return Some(Node::Object(root));
+                }
+                i = close + 1;
+            }
+            b'?' => {
+                i += 1 + memchr::memmem::find(b.get(i..)?, b"?>")? + 1;
+            }
+            b'!' => {
+                if !b.get(i..)?.starts_with(b"!--") {
+                    return None;
+                }
+                i += 3 + memchr::memmem::find(b.get(i + 3..)?, b"-->")? + 3;
+            }
+            _ => {
+                let close = find_byte(b, i, b'>')?;
+                let empty = close > i && b[close - 1] == b'/';
+                let inner = xml.get(i..close - usize::from(empty))?;
+                let frame = fast_frame(xml, inner)?;
+                if empty {
+                    if close_frame(frame, &mut stack, &mut root) {
+                        return Some(Node::Object(root));
+                    }
+                } else {
+                    stack.push(frame);
+                }
+                i = close + 1;
+            }
+        }
+    }
+}
+
+/// The index of the first `c` at or after `from` (a plain loop: tags and attribute values
+/// are short, shorter than a vectorised search takes to set up).
+fn find_byte(b: &[u8], from: usize, c: u8) -> Option<usize> {
+    b.get(from..)?
+        .iter()
+        .position(|&x| x == c)
+        .map(|o| from + o)
+}
+
+/// A start tag's name and attributes (`inner` is between `<` and `>` / `/>`).
+fn fast_frame<'a>(src: &'a str, inner: &'a str) -> Option<Frame<'a>> {
+    let b = inner.as_bytes();
+    let name_end = b.iter().position(|&c| is_ws(c)).unwrap_or(b.len());
+    let name = inner.get(..name_end)?;
+    if name.is_empty()
+        || name
+            .bytes()
+            .any(|c| matches!(c, b'/' | b'<' | b'"' | b'\'' | b'='))
+    {
+        return None;
+    }
+    let mut attrs = Vec::new();
+    let mut i = name_end;
+    loop {
+        while b.get(i).is_some_and(|&c| is_ws(c)) {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let key_start = i;
+        while b
+            .get(i)
+            .is_some_and(|&c| !is_ws(c) && !matches!(c, b'=' | b'"' | b'\'' | b'<' | b'/'))
+        {
+            i += 1;
+        }
+        let key = inner.get(key_start..i)?;
+        while b.get(i).is_some_and(|&c| is_ws(c)) {
+            i += 1;
+        }
+        if key.is_empty() || b.get(i) != Some(&b'=') {
+            return None;
+        }
+        i += 1;
+        while b.get(i).is_some_and(|&c| is_ws(c)) {
+            i += 1;
+        }
+        let quote = *b.get(i)?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let value_start = i + 1;
+        let value_end = find_byte(b, value_start, quote)?;
+        let raw = inner.get(value_start..value_end)?;
+        if raw.contains('<') {
+            return None;
+        }
+        i = value_end + 1;
+        // Attributes are separated by whitespace.
+        if b.get(i).is_some_and(|&c| !is_ws(c)) {
+            return None;
+        }
+        let kb = key.as_bytes();
+        if kb == b"xmlns" || kb.starts_with(b"xmlns:") {
+            continue;
+        }
+        let value = if raw.contains('&') {
+            let mut value = String::new();
+            let mut note = None;
+            unescape_into(raw, &mut value, &mut note);
+            if note.is_some() {
+                return None;
+            }
+            Cow::Owned(value)
+        } else {
+            Cow::Borrowed(raw)
+        };
+        attrs.push((local_name(src, kb), value));
+    }
+    Some(Frame::new(local_name(src, name.as_bytes()), attrs))
+}
+
+/// The quick-xml route of [`parse_event_tree`]: lenient, never fails, notes problems.
+fn reader_tree(xml: &str) -> (Node<'_>, Option<String>) {
     let mut reader = Reader::from_str(xml);
     {
         let cfg = reader.config_mut();
@@ -266,7 +457,7 @@ fn add_data<'a>(parent: &mut Frame<'a>, data: Frame<'a>) {
 
 /// The value of a closed element, plus attributes to place next to it in the parent (only
 /// for elements whose value is their text).
-fn finish(frame: Frame<'_>) -> (Node<'_>, Vec<(Cow<'_, str>, Cow<'_, str>)>) {
+fn finish(frame: Frame<'_>) -> (Node<'_>, Attrs<'_>) {
     let Frame {
         attrs,
         children,
@@ -316,6 +507,9 @@ fn get_mut<'m, 'a>(map: &'m mut Members<'a>, key: &str) -> Option<&'m mut Node<'
 
 /// Inserts a child; a repeated key turns into a list of the values.
 fn insert_child<'a>(map: &mut Members<'a>, key: Cow<'a, str>, value: Node<'a>) {
+    if map.capacity() == 0 {
+        map.reserve(8);
+    }
     match map.binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref())) {
         Err(i) => map.insert(i, (key, value)),
         Ok(i) => match &mut map[i].1 {
@@ -578,6 +772,85 @@ mod tests {
         assert_eq!(
             tree["RenderingInfo"]["Keywords"]["Keyword"],
             "Audit Success"
+        );
+    }
+
+    /// Documents for the differential test: the fixtures' XML, the shared samples when
+    /// present, and truncations and single-byte edits of them.
+    fn corpus() -> Vec<String> {
+        let mut docs: Vec<String> = vec![LOGON.to_string()];
+        let dir = std::path::Path::new(
+            "/work/shared/samples/windows-security-xml/from-omerbenamram-evtx-samples",
+        );
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                for chunk in text.split("<Event ").skip(1) {
+                    let end = chunk.find("</Event>").map(|i| i + 8).unwrap_or(chunk.len());
+                    docs.push(format!("<Event {}", &chunk[..end]));
+                }
+            }
+        }
+        let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) if s.contains('<') => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        for e in std::fs::read_dir(fx).into_iter().flatten().flatten() {
+            let Ok(t) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
+                walk(&v, &mut docs);
+            }
+        }
+        let mut variants = Vec::new();
+        for d in docs.iter().step_by(3).take(300) {
+            let b = d.as_bytes();
+            let step = (b.len() / 41).max(1);
+            for cut in (0..b.len()).step_by(step) {
+                if let Ok(p) = std::str::from_utf8(&b[..cut]) {
+                    variants.push(p.to_string());
+                }
+                for r in [
+                    b'<', b'>', b'/', b'&', b'"', b'\'', b' ', b'=', b'!', b'?', b'x', b':',
+                ] {
+                    let mut m = b.to_vec();
+                    m[cut] = r;
+                    if let Ok(s) = String::from_utf8(m) {
+                        variants.push(s);
+                    }
+                }
+            }
+        }
+        docs.extend(variants);
+        docs
+    }
+
+    /// Whatever the direct scanner accepts, quick-xml reads the same way and without a note.
+    #[test]
+    fn direct_scanner_agrees_with_quick_xml() {
+        let docs = corpus();
+        let mut fast = 0usize;
+        for d in &docs {
+            if let Some(tree) = fast_tree(d) {
+                fast += 1;
+                let (slow, note) = reader_tree(d);
+                assert_eq!(note, None, "{d}");
+                assert_eq!(tree, slow, "{d}");
+                assert_eq!(tree.to_json(), slow.to_json(), "{d}");
+            }
+        }
+        assert!(
+            docs.len() > 1000 && fast > docs.len() / 10,
+            "{fast} of {}",
+            docs.len()
         );
     }
 

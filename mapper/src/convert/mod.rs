@@ -265,7 +265,8 @@ impl Conversion {
             Conversion::ResourceSubscription => parts.subscription_lower().map(Into::into),
             _ => None,
         };
-        part.filter(|s| !s.is_empty()).map(|s| Value::from(s.as_ref()))
+        part.filter(|s| !s.is_empty())
+            .map(|s| Value::from(s.as_ref()))
     }
 }
 

@@ -198,7 +198,10 @@ mod tests {
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st1/blobServices",
         )
         .unwrap();
-        assert_eq!(p.type_.as_deref(), Some("microsoft.storage/storageaccounts/blobservices"));
+        assert_eq!(
+            p.type_.as_deref(),
+            Some("microsoft.storage/storageaccounts/blobservices")
+        );
         assert_eq!(p.name, Some("st1"));
     }
 
@@ -209,7 +212,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.provider.as_deref(), Some("microsoft.compute"));
-        assert_eq!(p.type_.as_deref(), Some("microsoft.compute/virtualmachines"));
+        assert_eq!(
+            p.type_.as_deref(),
+            Some("microsoft.compute/virtualmachines")
+        );
         assert_eq!(p.name, Some("providers"));
         let p = split_resource_id(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/subscriptions",

@@ -520,7 +520,8 @@ mod tests {
     /// Every fixture record, and variations of them, parse to the same tree both ways.
     #[test]
     fn agrees_on_fixtures_and_their_mutations() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
         let Ok(rd) = std::fs::read_dir(&dir) else {
             return;
         };

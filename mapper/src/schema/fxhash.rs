@@ -62,9 +62,16 @@ mod tests {
     #[test]
     fn maps_work_with_it() {
         let mut m: HashMap<Box<str>, usize, FxBuildHasher> = HashMap::default();
-        for (i, k) in ["", "a", "success", "succeeded", "administrative", "x".repeat(40).as_str()]
-            .iter()
-            .enumerate()
+        for (i, k) in [
+            "",
+            "a",
+            "success",
+            "succeeded",
+            "administrative",
+            "x".repeat(40).as_str(),
+        ]
+        .iter()
+        .enumerate()
         {
             m.insert((*k).into(), i);
         }

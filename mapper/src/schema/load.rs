@@ -12,8 +12,7 @@ use toml::Spanned;
 use super::error::{Issue, LineIndex, SchemaError};
 use super::file::{CondSpec, FieldSpec, TableFile};
 use super::plan::{
-    Cond, FamilyPlan, FieldPlan, Interner, MapPlan, PayloadPlan, Plan, Slot, Source, Target,
-    Test,
+    Cond, FamilyPlan, FieldPlan, Interner, MapPlan, PayloadPlan, Plan, Slot, Source, Target, Test,
 };
 use crate::convert::{Conversion, NAMES};
 use crate::path::{parse_path, Seg};
