@@ -2,10 +2,16 @@
 //! `cargo run --release -p azlog-emulator --example throughput -- [EVENTS] [RECORDS_PER_EVENT]`
 //!
 //! Each event is `{"records":[...]}` with RECORDS_PER_EVENT (default 100) records of ~1 KB.
-//! Measures: ingress from one raw AMQP sender (64 deliveries in flight), egress to one raw AMQP
-//! receiver (credit 300) and egress to the official Rust SDK receiver (prefetch 300).
+//! Measures: ingress from one raw AMQP sender (pre-settled transfers, paced by the emulator's
+//! link credit; timed until the partition holds every event), egress to one raw AMQP receiver
+//! (credit 300) and egress to the official Rust SDK receiver (prefetch 300).
+//!
+//! Why pre-settled ingress: fe2o3 0.16.2's unsettled `send` registers the delivery only after
+//! handing the transfer to its session, so against a fast local server the outcome can arrive
+//! first and be dropped, leaving the send waiting forever (fixed upstream in fe2o3-amqp by
+//! `send_unsettled_transfer`). A benchmark that can hang measures nothing.
 
-use std::{collections::VecDeque, time::Instant};
+use std::time::{Duration, Instant};
 
 use azlog_emulator::{start, EmulatorConfig, HubSpec};
 use azure_messaging_eventhubs::{
@@ -15,6 +21,7 @@ use fe2o3_amqp::{
     link::receiver::CreditMode, sasl_profile::SaslProfile, Connection, Receiver, Sender, Session,
 };
 use fe2o3_amqp_types::{
+    definitions::SenderSettleMode,
     messaging::{Body, Message, Source},
     primitives::{Binary, Symbol, Value},
 };
@@ -71,20 +78,21 @@ async fn main() -> anyhow::Result<()> {
         .open(emulator.amqp_url().as_str())
         .await?;
     let mut session = Session::begin(&mut connection).await?;
-    let mut sender = Sender::attach(&mut session, "bench-sender", "bench/Partitions/0").await?;
+    let mut sender = Sender::builder()
+        .name("bench-sender")
+        .target("bench/Partitions/0")
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .attach(&mut session)
+        .await?;
     let started = Instant::now();
-    let mut in_flight = VecDeque::new();
     for _ in 0..events {
         let message = Message::builder().data(Binary::from(body.clone())).build();
-        in_flight.push_back(sender.send_batchable(message).await?);
-        if in_flight.len() >= 64 {
-            if let Some(fut) = in_flight.pop_front() {
-                fut.await?;
-            }
-        }
+        sender.send(message).await?;
     }
-    for fut in in_flight {
-        fut.await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while emulator.partition_info("bench", "0")?.last_seq + 1 < events as i64 {
+        anyhow::ensure!(Instant::now() < deadline, "events not stored within 120 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     report("ingress (1 AMQP sender)", events, total_bytes, started);
     sender.close().await?;

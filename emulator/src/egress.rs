@@ -1,7 +1,7 @@
 //! Consumer links (`<hub>/ConsumerGroups/<cg>/Partitions/<id>`): stream events from a start
 //! position, within the link credit the client grants (fe2o3's sender waits for credit, so
-//! nothing is buffered beyond it), until the client detaches or a higher owner level steals
-//! the partition.
+//! nothing is buffered beyond it; transfers are pre-settled, so nothing is kept after sending
+//! either), until the client detaches or a higher owner level steals the partition.
 
 use std::{sync::Arc, time::Duration};
 
@@ -83,7 +83,7 @@ pub async fn serve_consumer(link: ConsumerLink) {
                 biased;
                 k = &mut kicked => break 'serve k.ok(),
                 r = sender.send_batchable_ref(&sendable) => match r {
-                    // Unsettled deliveries: the client settles; the outcome is not needed.
+                    // Consumer links send pre-settled (see `server::consumer_link_acceptor`).
                     Ok(_outcome) => {}
                     Err(err) => {
                         tracing::debug!(link = %name, %err, "consumer link ended");

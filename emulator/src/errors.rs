@@ -98,6 +98,28 @@ pub fn bad_message(description: String) -> Error {
     error(AmqpError::DecodeError, description)
 }
 
+/// Error for a transfer a producer link cannot accept.
+pub fn bad_transfer(err: &fe2o3_amqp::link::RecvError) -> Error {
+    use fe2o3_amqp::link::RecvError;
+    match err {
+        // A delivery whose frames disagree on delivery-id / tag / format. fe2o3 0.16 clients
+        // produce exactly this when a message exceeds the link's max-message-size (they cut it
+        // into several deliveries instead of refusing it).
+        RecvError::InconsistentFieldInMultiFrameDelivery => error(
+            LinkError::MessageSizeExceeded,
+            format!(
+                "Inconsistent transfer fields in a multi-frame delivery (a message larger than \
+                 the {} bytes allowed on the link, split into several deliveries?)",
+                crate::config::MAX_MESSAGE_SIZE
+            ),
+        ),
+        RecvError::MessageDecode(e) => {
+            error(AmqpError::DecodeError, format!("Undecodable message: {e}"))
+        }
+        other => error(AmqpError::NotAllowed, format!("Invalid transfer: {other}")),
+    }
+}
+
 /// Internal failure (e.g. data dir write error).
 pub fn internal(description: String) -> Error {
     error(AmqpError::InternalError, description)

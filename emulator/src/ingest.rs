@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use fe2o3_amqp::Receiver;
+use fe2o3_amqp::{link::RecvError, Receiver};
 use fe2o3_amqp_types::{messaging::message::Body, primitives::Value};
 
 use crate::{
@@ -13,17 +13,26 @@ use crate::{
     event::{self, EventMessage, BATCH_MESSAGE_FORMAT},
 };
 
-/// Serves one producer link until the client detaches.
+/// Serves one producer link until the client detaches. A transfer the link cannot take (e.g.
+/// a message split over several deliveries, which fe2o3 0.16 clients do with messages larger
+/// than the link's max-message-size) detaches the link with an error saying why.
 pub async fn serve_producer(mut receiver: Receiver, hub: Arc<Hub>, partition: Option<usize>) {
+    let mut link_error = None;
     loop {
         let delivery = match receiver.recv::<Body<Value>>().await {
             Ok(d) => d,
-            Err(err) => {
+            Err(RecvError::LinkStateError(err)) => {
                 tracing::debug!(%err, hub = %hub.name, "producer link ended");
+                break;
+            }
+            Err(err) => {
+                tracing::info!(%err, hub = %hub.name, "invalid transfer from producer; detaching the link");
+                link_error = Some(errors::bad_transfer(&err));
                 break;
             }
         };
         let format = delivery.message_format().unwrap_or(0);
+        tracing::trace!(hub = %hub.name, format, "producer delivery");
         let (info, message) = delivery.into_parts();
         let outcome = ingest(&hub, partition, format, message);
         let settled = match outcome {
@@ -33,12 +42,19 @@ pub async fn serve_producer(mut receiver: Receiver, hub: Arc<Hub>, partition: Op
                 receiver.reject(info, error).await
             }
         };
+        tracing::trace!(hub = %hub.name, ok = settled.is_ok(), "producer delivery settled");
         if let Err(err) = settled {
             tracing::debug!(%err, "settling delivery failed");
             break;
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
+    let close = async {
+        match link_error {
+            Some(error) => receiver.close_with_error(error).await,
+            None => receiver.close().await,
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
 }
 
 fn ingest(

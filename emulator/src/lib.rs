@@ -12,7 +12,10 @@
 //! - receivers at `<hub>/ConsumerGroups/<cg>/Partitions/<id>` with selector filters on offset,
 //!   sequence number and enqueued time; broker annotations on every event; owner level
 //!   (epoch) and the 5-reader quota; link credit honoured;
-//! - per-partition retention by count and bytes; optional persistence (`--data-dir`).
+//! - per-partition retention by count and bytes; optional persistence (`--data-dir`);
+//! - every outgoing performative encoded with all its fields ([`wire`]), which the Python SDK
+//!   needs (it reads fields by position), and a listener MSS that keeps the Python SDK's
+//!   socket setup working over loopback ([`server::LISTENER_MSS`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -39,12 +42,13 @@ pub mod mgmt_link;
 pub mod readers;
 pub mod sasl;
 pub mod server;
+pub mod wire;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use bytes::Bytes;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle};
 
 pub use broker::{Broker, Hub, LookupError};
 pub use config::{EmulatorArgs, EmulatorConfig, HubSpec, Retention};
@@ -70,9 +74,8 @@ pub struct EmulatorHandle {
 pub async fn start(config: EmulatorConfig) -> anyhow::Result<EmulatorHandle> {
     config.validate()?;
     let broker = Arc::new(Broker::new(&config)?);
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        server::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, broker.clone(), shutdown_rx));

@@ -46,6 +46,12 @@ fn response(request: &EventMessage, status: i32, description: &str, body: Value)
         "status-description".to_string(),
         SimpleValue::String(description.to_string()),
     );
+    // pyamqp's management link reads the camel-case key (it is only told the kebab-case name of
+    // the status code), so send the description under both spellings.
+    props.0.insert(
+        "statusDescription".to_string(),
+        SimpleValue::String(description.to_string()),
+    );
     let request_props = request.properties.as_ref();
     Message {
         header: None,

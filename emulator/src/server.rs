@@ -1,18 +1,22 @@
 //! TCP listener, AMQP connections and sessions, and dispatch of attaching links to the
 //! right handler.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use fe2o3_amqp::acceptor::{
     ConnectionAcceptor, LinkAcceptor, LinkEndpoint, ListenerSessionHandle, SessionAcceptor,
+    SupportedReceiverSettleModes, SupportedSenderSettleModes,
 };
 use fe2o3_amqp_types::{
-    definitions::{Error, Role},
+    definitions::{Error, ReceiverSettleMode, Role, SenderSettleMode},
     messaging::TargetArchetype,
     performatives::Attach,
     primitives::{Symbol, Value},
 };
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    sync::watch,
+};
 
 use crate::{
     address::{self, Address},
@@ -25,6 +29,7 @@ use crate::{
     management::Node,
     mgmt_link::{self, ReplyLinks},
     sasl::PermissiveSasl,
+    wire::FullFrames,
 };
 
 /// Selector filter key.
@@ -35,6 +40,32 @@ const EPOCH: &str = "com.microsoft:epoch";
 const IDLE_TIME_OUT_MS: u32 = 240_000;
 /// Largest frame we accept.
 const MAX_FRAME_SIZE: u32 = 1024 * 1024;
+
+/// Largest TCP segment the listener advertises (`TCP_MAXSEG`, inherited by accepted sockets).
+///
+/// The Python SDK's transport (pyamqp `_set_socket_options`) reads every known TCP option of
+/// its connected socket and sets it back. Linux refuses to *set* `TCP_MAXSEG` above 32767
+/// (`EINVAL`), but on loopback (MTU 65536) reading it returns 32768 or more, so connecting to a
+/// local server fails with `[Errno 22] Invalid argument` (randomly, depending on the value at
+/// that instant). Advertising a smaller MSS from the server side keeps the client's value under
+/// that limit, so the unmodified SDK connects. Remote clients are unaffected (their path MTU is
+/// far smaller).
+pub const LISTENER_MSS: u32 = 32_000;
+
+/// Binds the listening socket (address reuse, [`LISTENER_MSS`], backlog 1024).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if let Err(err) = socket2::SockRef::from(&socket).set_tcp_mss(LISTENER_MSS) {
+        tracing::warn!(%err, "cannot set TCP_MAXSEG on the listener; Python clients may fail to connect over loopback");
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
 
 /// Accept loop; returns when `shutdown` flips to true.
 pub async fn serve(
@@ -70,7 +101,8 @@ pub async fn serve(
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
                         tracing::debug!(%peer, "connection");
-                        match acceptor.accept(stream).await {
+                        // Every performative goes out with all its fields (pyamqp needs it).
+                        match acceptor.accept(FullFrames::new(stream)).await {
                             Ok(connection) => serve_connection(connection, broker, shutdown).await,
                             Err(err) => tracing::debug!(%peer, %err, "connection handshake failed"),
                         }
@@ -163,18 +195,43 @@ fn epoch(attach: &Attach) -> Option<i64> {
 }
 
 fn link_acceptor() -> DefaultLinkAcceptor {
+    build_link_acceptor(false)
+}
+
+/// Acceptor for consumer links: events go out pre-settled (`snd-settle-mode` settled), whatever
+/// the client asked for. Event Hubs has no per-event settlement, and the Python SDK asks for
+/// unsettled transfers but never settles them (its receiver sends no disposition unless a
+/// callback returns a state), so honouring its request would keep every event it read in the
+/// link's unsettled map for the lifetime of the link. Pre-settled transfers also spare the
+/// fe2o3-based Rust SDK a disposition per event.
+fn consumer_link_acceptor() -> DefaultLinkAcceptor {
+    build_link_acceptor(true)
+}
+
+fn build_link_acceptor(presettled_sends: bool) -> DefaultLinkAcceptor {
     // Link properties make every attach field present: pyamqp reads attach fields by index.
     let mut properties = fe2o3_amqp_types::definitions::Fields::new();
     properties.insert(
         Symbol::from("com.microsoft:tracking-id"),
         Value::String("azlog-emulator".to_string()),
     );
-    LinkAcceptor::builder()
+    let builder = LinkAcceptor::builder()
+        // As the service: the emulator settles what it receives at once (`first`), also when a
+        // producer asks for `second` (pyamqp does, and it only acts on settled dispositions).
+        .supported_receiver_settle_modes(SupportedReceiverSettleModes::First)
+        .fallback_receiver_settle_mode(ReceiverSettleMode::First)
         .max_message_size(MAX_MESSAGE_SIZE)
         .properties(properties)
         .verify_incoming_source(false)
-        .verify_incoming_target(false)
-        .build()
+        .verify_incoming_target(false);
+    let builder = if presettled_sends {
+        builder
+            .supported_sender_settle_modes(SupportedSenderSettleModes::Settled)
+            .fallback_sender_settle_mode(SenderSettleMode::Settled)
+    } else {
+        builder
+    };
+    builder.build()
 }
 
 /// Link acceptor with fe2o3's default dynamic-terminus handlers.
@@ -183,14 +240,22 @@ type DefaultLinkAcceptor = LinkAcceptor<
     fn(fe2o3_amqp_types::messaging::Target) -> Option<fe2o3_amqp_types::messaging::Target>,
 >;
 
-/// Completes the attach and immediately detaches with `error`, as the service does for bad
-/// links.
+/// Refuses a link as Event Hubs does (AMQP 1.0 §2.6.3): the answering attach carries a null
+/// terminus (null target for a client's sender, null source for a client's receiver), which
+/// tells the client the node does not exist, and is followed at once by a closing detach with
+/// `error`. Clients then fail the attach with that error (fe2o3 returns it from
+/// `Sender::attach` / `Receiver::attach`) instead of waiting on a link that never works.
 async fn reject(
     session: &mut ListenerSessionHandle,
-    attach: Attach,
+    mut attach: Attach,
     error: Error,
 ) -> anyhow::Result<()> {
     tracing::info!(link = %attach.name, condition = ?error.condition, description = ?error.description, "rejecting link");
+    // The local terminus of the answering attach is taken from these fields.
+    match attach.role {
+        Role::Sender => attach.target = None,
+        Role::Receiver => attach.source = None,
+    }
     let endpoint = link_acceptor()
         .accept_incoming_attach(attach, session)
         .await?;
@@ -301,7 +366,7 @@ async fn dispatch(
                 Ok(r) => r,
                 Err(e) => return reject(session, attach, errors::reader_rejected(&e)).await,
             };
-            let endpoint = link_acceptor()
+            let endpoint = consumer_link_acceptor()
                 .accept_incoming_attach(attach, session)
                 .await?;
             if let LinkEndpoint::Sender(sender) = endpoint {

@@ -9,6 +9,7 @@ use azlog_emulator::{start, EmulatorConfig, HubSpec, Retention};
 use bytes::Bytes;
 use fe2o3_amqp::{link::receiver::CreditMode, session::SessionHandle, Receiver, Sendable, Sender};
 use fe2o3_amqp_types::{
+    definitions::SenderSettleMode,
     messaging::{
         message::__private::Serializable, Body, Data, Message, MessageAnnotations, Outcome, Source,
     },
@@ -35,13 +36,15 @@ async fn receiver(
             }),
         );
     }
-    Receiver::builder()
+    let attach = Receiver::builder()
         .name(format!("r-{address}-{expr:?}"))
         .source(source.build())
         .target("client")
         .credit_mode(credit)
-        .attach(session)
+        .attach(session);
+    tokio::time::timeout(common::WAIT, attach)
         .await
+        .map_err(|_| format!("{address}: attach timed out"))?
         .map_err(|e| format!("{e:?}"))
 }
 
@@ -79,9 +82,12 @@ fn annotation(message: &Message<Body<Value>>, key: &str) -> Option<Value> {
         .cloned()
 }
 
-#[ignore = "open issue 4: the fe2o3 client never returns after the server detaches a sender attached to an unknown hub with amqp:not-found"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running() {
+    common::bounded(bad_input_gets_amqp_errors_and_the_emulator_keeps_running_body()).await;
+}
+
+async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running_body() {
     let emulator = common::emulator(&[("eh1", 2)]).await;
     let (_conn, mut session) = common::raw_session(&emulator).await;
 
@@ -124,43 +130,64 @@ async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running() {
     assert!(err.contains("argument-error"), "{err}");
 
     // Unknown hub for a sender.
-    let sender = Sender::attach(&mut session, "s-nope", "amqps://localhost/nope").await;
-    let err = match sender {
-        Err(e) => format!("{e:?}"),
-        Ok(mut s) => format!(
-            "{:?}",
-            s.send(Message::builder().data(Binary::from(b"x".to_vec())).build())
-                .await
-        ),
-    };
+    // The emulator answers with a null target and detaches with amqp:not-found, so the
+    // attach itself fails (as against the service).
+    let sender = tokio::time::timeout(
+        common::WAIT,
+        Sender::attach(&mut session, "s-nope", "amqps://localhost/nope"),
+    )
+    .await
+    .expect("attach answered in time");
+    let err = format!("{:?}", sender.expect_err("attach to an unknown hub fails"));
     assert!(
-        err.contains("NotFound") || err.contains("Detached") || err.contains("not-found"),
+        err.contains("NotFound") && err.contains("could not be found"),
         "{err}"
     );
 
-    // Oversized message: rejected with message-size-exceeded, link and emulator keep working.
+    // Oversized message. fe2o3 0.16 (this client) does not refuse a message over the link's
+    // max-message-size (1 MiB, advertised by the emulator): it cuts it into two deliveries with
+    // different delivery-ids, which no receiver can take as one message. The emulator detaches
+    // such a link with amqp:link:message-size-exceeded. (A client that sends one multi-frame
+    // delivery, as the Python SDK does, gets a `rejected` outcome with that condition instead:
+    // python/sdk_roundtrip.py checks it.)
     let mut sender = Sender::attach(&mut session, "s-big", "amqps://localhost/eh1/Partitions/0")
         .await
         .expect("sender attaches");
     let big = Message::builder()
         .data(Binary::from(vec![b'x'; 1024 * 1024 + 1]))
         .build();
-    let outcome = sender.send(big).await.expect("send completes");
-    match outcome {
-        Outcome::Rejected(r) => {
-            let text = format!("{r:?}");
-            assert!(text.contains("MessageSizeExceeded"), "{text}");
-        }
-        other => panic!("oversized message not rejected: {other:?}"),
-    }
-    let ok = sender
-        .send(
+    // The client waits for an outcome the broken delivery never gets: bound it.
+    let sent = tokio::time::timeout(Duration::from_secs(3), sender.send(big)).await;
+    assert!(
+        !matches!(sent, Ok(Ok(Outcome::Accepted(_)))),
+        "oversized message accepted: {sent:?}"
+    );
+    let closed = tokio::time::timeout(common::WAIT, sender.close())
+        .await
+        .expect("detach completes");
+    let text = format!("{closed:?}");
+    assert!(text.contains("MessageSizeExceeded"), "{text}");
+    // The emulator keeps working (the client's own session does not survive its broken
+    // delivery, so use a new connection).
+    let (_conn2, mut session2) = common::raw_session(&emulator).await;
+    let mut sender = Sender::attach(
+        &mut session2,
+        "s-small",
+        "amqps://localhost/eh1/Partitions/0",
+    )
+    .await
+    .expect("sender attaches");
+    let ok = tokio::time::timeout(
+        common::WAIT,
+        sender.send(
             Message::builder()
                 .data(Binary::from(b"small".to_vec()))
                 .build(),
-        )
-        .await
-        .expect("send");
+        ),
+    )
+    .await
+    .expect("send completes in time")
+    .expect("send");
     assert!(matches!(ok, Outcome::Accepted(_)), "{ok:?}");
     assert_eq!(emulator.partition_info("eh1", "0").unwrap().last_seq, 0);
     emulator.shutdown().await.expect("shutdown");
@@ -172,6 +199,10 @@ fn encoded(message: &Message<Body<Value>>) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_format_is_split_and_key_routed_with_annotations() {
+    common::bounded(batched_format_is_split_and_key_routed_with_annotations_body()).await;
+}
+
+async fn batched_format_is_split_and_key_routed_with_annotations_body() {
     let emulator = common::emulator(&[("eh1", 4)]).await;
     let (_conn, mut session) = common::raw_session(&emulator).await;
     let mut sender = Sender::attach(&mut session, "s-batch", "amqps://localhost/eh1")
@@ -202,7 +233,10 @@ async fn batched_format_is_split_and_key_routed_with_annotations() {
         .message(envelope)
         .message_format(0x8001_3700)
         .build();
-    let outcome = sender.send(sendable).await.expect("send batch");
+    let outcome = tokio::time::timeout(common::WAIT, sender.send(sendable))
+        .await
+        .expect("outcome in time")
+        .expect("send batch");
     assert!(matches!(outcome, Outcome::Accepted(_)));
 
     // All three events in one partition, same partition for the same key next time.
@@ -254,6 +288,10 @@ async fn batched_format_is_split_and_key_routed_with_annotations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_credit_is_honoured() {
+    common::bounded(link_credit_is_honoured_body()).await;
+}
+
+async fn link_credit_is_honoured_body() {
     let emulator = common::emulator(&[("eh1", 1)]).await;
     for i in 0..10 {
         emulator
@@ -296,6 +334,10 @@ async fn link_credit_is_honoured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_evicts_oldest_and_earliest_follows() {
+    common::bounded(retention_evicts_oldest_and_earliest_follows_body()).await;
+}
+
+async fn retention_evicts_oldest_and_earliest_follows_body() {
     let mut config = EmulatorConfig::ephemeral(vec![HubSpec::new("eh1", 1)]);
     config.retention = Retention {
         max_events: 4,
@@ -353,9 +395,12 @@ async fn retention_evicts_oldest_and_earliest_follows() {
     emulator.shutdown().await.expect("shutdown");
 }
 
-#[ignore = "open issue 4: hangs intermittently after a sender attaches to eh1/Partitions/1 (cause not found yet)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_dir_persists_across_restart() {
+    common::bounded(data_dir_persists_across_restart_body()).await;
+}
+
+async fn data_dir_persists_across_restart_body() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = || {
         let mut c = EmulatorConfig::ephemeral(vec![HubSpec::new("eh1", 2)]);
@@ -369,7 +414,16 @@ async fn data_dir_persists_across_restart() {
     common::init_tracing();
     let first = start(config()).await.expect("start");
     let (_c, mut session) = common::raw_session(&first).await;
-    let mut sender = Sender::attach(&mut session, "s", "eh1/Partitions/1")
+    // Pre-settled sends: fe2o3 0.16.2 registers an unsettled delivery only after handing its
+    // transfer to the session, so against a fast local server the outcome can arrive first and
+    // be dropped, and `send` then waits forever (fixed upstream in fe2o3-amqp: see
+    // `send_unsettled_transfer`). This test is about persistence, so it sends settled and waits
+    // for the partition to hold the events.
+    let mut sender = Sender::builder()
+        .name("s")
+        .target("eh1/Partitions/1")
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .attach(&mut session)
         .await
         .expect("attach");
     for i in 0..7 {
@@ -382,15 +436,26 @@ async fn data_dir_persists_across_restart() {
             .application_properties(app)
             .data(Binary::from(format!("p{i}").into_bytes()))
             .build();
-        assert!(matches!(
-            sender.send(m).await.expect("send"),
-            Outcome::Accepted(_)
-        ));
+        tokio::time::timeout(common::WAIT, sender.send(m))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while first.partition_info("eh1", "1").unwrap().last_seq < 6 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events not stored in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let before = first.partition_info("eh1", "1").unwrap();
     drop(sender);
     drop(session);
-    first.shutdown().await.expect("shutdown");
+    tokio::time::timeout(common::WAIT, first.shutdown())
+        .await
+        .expect("shutdown in time")
+        .expect("shutdown");
 
     let second = start(config()).await.expect("restart");
     let after = second.partition_info("eh1", "1").unwrap();

@@ -10,9 +10,12 @@ use azure_messaging_eventhubs::{
 };
 use futures::StreamExt;
 
-#[ignore = "open issue 4: pyamqp reads performative fields by position; fe2o3 omits trailing empty fields of begin/transfer frames"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_roundtrip_then_rust_sdk_reads_the_same_events() {
+    common::bounded(python_sdk_roundtrip_then_rust_sdk_reads_the_same_events_body()).await;
+}
+
+async fn python_sdk_roundtrip_then_rust_sdk_reads_the_same_events_body() {
     let Some(python) = common::python() else {
         return;
     };
@@ -46,9 +49,10 @@ async fn python_sdk_roundtrip_then_rust_sdk_reads_the_same_events() {
     let summary: serde_json::Value =
         serde_json::from_str(stdout.lines().last().expect("summary line"))
             .expect("summary is JSON");
-    assert!(summary["checks"].as_u64().unwrap_or(0) >= 40, "{summary}");
+    assert!(summary["checks"].as_u64().unwrap_or(0) >= 41, "{summary}");
 
-    // The official Rust SDK reads partition 0 from the start: same bodies, seqs 0..5.
+    // The official Rust SDK reads partition 0 from the start: the same bodies Python read there
+    // (its 5 explicit events plus whatever hub-level sends were routed to it), seqs 0..n.
     let client = ConsumerClient::builder()
         .with_custom_endpoint(emulator.amqp_url())
         .open_with_connection_string(&conn, Some("eh1"))
@@ -94,8 +98,9 @@ async fn python_sdk_roundtrip_then_rust_sdk_reads_the_same_events() {
             String::from_utf8_lossy(event.event_data().body().unwrap_or_default()).to_string(),
         );
     }
+    assert!(expected.len() >= 5, "{expected:?}");
     assert_eq!(bodies, expected);
-    assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+    assert_eq!(seqs, (0..expected.len() as i64).collect::<Vec<_>>());
     drop(stream);
     client.close().await.expect("close");
     emulator.shutdown().await.expect("shutdown");

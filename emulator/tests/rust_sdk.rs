@@ -1,6 +1,13 @@
 //! The official Rust SDK (`azure_messaging_eventhubs` 0.16, custom endpoint) against the
 //! emulator: properties with the exact AMQP types it requires, every start position, owner
 //! level (epoch) and the 5-reader quota.
+//!
+//! Note on the SDK: a `ConsumerClient` keeps one AMQP receiver link per partition (its
+//! connection caches receivers by source URL). A second `open_receiver_on_partition` for the
+//! same partition on the same client reuses that link, with the first receiver's start
+//! position, until the first `EventReceiver` is closed. So the tests close each receiver before
+//! opening the next on the same partition, and use one client (connection) per concurrent
+//! reader — as the service would require too.
 
 mod common;
 
@@ -60,6 +67,17 @@ async fn take(receiver: &EventReceiver, n: usize) -> Vec<ReceivedEventData> {
     out
 }
 
+/// `take`, then close the receiver (detaches its link) so the next receiver on the same
+/// partition gets a link of its own.
+async fn take_and_close(receiver: EventReceiver, n: usize) -> Vec<ReceivedEventData> {
+    let events = take(&receiver, n).await;
+    tokio::time::timeout(common::WAIT, receiver.close())
+        .await
+        .expect("receiver closes in time")
+        .expect("receiver closes");
+    events
+}
+
 /// Like `take(.., 1)` but returns the error instead of panicking.
 async fn first(receiver: &EventReceiver) -> Result<ReceivedEventData, String> {
     let mut stream = receiver.stream_events();
@@ -78,9 +96,12 @@ fn seqs(events: &[ReceivedEventData]) -> Vec<i64> {
         .collect()
 }
 
-#[ignore = "open issue 4: the official Rust SDK receiver attaches but receives no events from the emulator"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn properties_and_start_positions() {
+    common::bounded(properties_and_start_positions_body()).await;
+}
+
+async fn properties_and_start_positions_body() {
     let emulator = common::emulator(&[("eh1", 3)]).await;
     for i in 0..3 {
         emulator
@@ -115,10 +136,10 @@ async fn properties_and_start_positions() {
         .expect("partition props");
     assert!(p0.is_empty);
 
-    let all = take(
-        &open(&client, "1", StartLocation::Earliest, false, None)
+    let all = take_and_close(
+        open(&client, "1", StartLocation::Earliest, false, None)
             .await
-            .unwrap(),
+            .expect("receiver"),
         5,
     )
     .await;
@@ -134,55 +155,53 @@ async fn properties_and_start_positions() {
         })
         .collect();
     assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    assert_eq!(offsets[0], 0);
     assert_eq!(all[3].partition_key().as_deref(), Some("k"));
     assert_eq!(all[0].partition_key(), &None);
     assert_eq!(all[3].enqueued_time(), all[4].enqueued_time());
+    assert!(all[2].enqueued_time() < all[3].enqueued_time());
+    assert_eq!(all[0].event_data().body(), Some(&b"a0"[..]));
+    assert_eq!(all[4].event_data().body(), Some(&b"b1"[..]));
     assert_eq!(p1.last_enqueued_offset, offsets[4].to_string());
+    assert_eq!(p1.last_enqueued_time_utc, all[4].enqueued_time());
 
-    let seq_incl = open(&client, "1", StartLocation::SequenceNumber(2), true, None)
-        .await
-        .unwrap();
-    assert_eq!(seqs(&take(&seq_incl, 1).await), vec![2]);
-    let seq_excl = open(&client, "1", StartLocation::SequenceNumber(2), false, None)
-        .await
-        .unwrap();
-    assert_eq!(seqs(&take(&seq_excl, 1).await), vec![3]);
+    // Each start position, inclusive and exclusive: (location, inclusive, expected first seq).
     let off = offsets[1].to_string();
-    let off_excl = open(
-        &client,
-        "1",
-        StartLocation::Offset(off.clone()),
-        false,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(seqs(&take(&off_excl, 1).await), vec![2]);
-    let off_incl = open(&client, "1", StartLocation::Offset(off), true, None)
-        .await
-        .unwrap();
-    assert_eq!(seqs(&take(&off_incl, 1).await), vec![1]);
     let t3: SystemTime = all[3].enqueued_time().expect("time");
-    let time_incl = open(&client, "1", StartLocation::EnqueuedTime(t3), true, None)
-        .await
-        .unwrap();
-    assert_eq!(seqs(&take(&time_incl, 1).await), vec![3]);
     let t2 = all[2].enqueued_time().expect("time");
-    let time_excl = open(&client, "1", StartLocation::EnqueuedTime(t2), false, None)
-        .await
-        .unwrap();
-    assert_eq!(seqs(&take(&time_excl, 1).await), vec![3]);
+    let cases = [
+        (StartLocation::SequenceNumber(2), true, 2),
+        (StartLocation::SequenceNumber(2), false, 3),
+        (StartLocation::Offset(off.clone()), false, 2),
+        (StartLocation::Offset(off), true, 1),
+        (StartLocation::EnqueuedTime(t3), true, 3),
+        (StartLocation::EnqueuedTime(t2), false, 3),
+    ];
+    for (location, inclusive, expected) in cases {
+        let what = format!("{location:?} inclusive={inclusive}");
+        let receiver = open(&client, "1", location, inclusive, None)
+            .await
+            .expect("receiver");
+        assert_eq!(
+            seqs(&take_and_close(receiver, 1).await),
+            vec![expected],
+            "{what}"
+        );
+    }
 
     let latest = open(&client, "1", StartLocation::Latest, false, None)
         .await
-        .unwrap();
-    // Make sure the link is attached before publishing (lazy attach on first poll).
-    let waiter = tokio::spawn(async move { take(&latest, 1).await });
+        .expect("receiver");
+    // The link attaches on the first poll: start reading, then publish.
+    let waiter = tokio::spawn(async move { take_and_close(latest, 1).await });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     emulator
         .publish("eh1", Some("1"), None, Bytes::from("new"))
         .expect("publish");
-    let got = waiter.await.expect("join");
+    let got = tokio::time::timeout(common::WAIT, waiter)
+        .await
+        .expect("latest receiver finishes")
+        .expect("join");
     assert_eq!(seqs(&got), vec![5]);
     assert_eq!(got[0].event_data().body(), Some(&b"new"[..]));
 
@@ -190,63 +209,84 @@ async fn properties_and_start_positions() {
     emulator.shutdown().await.expect("shutdown");
 }
 
-#[ignore = "open issue 4: the official Rust SDK receiver attaches but receives no events from the emulator"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_level_and_reader_quota() {
+    common::bounded(owner_level_and_reader_quota_body()).await;
+}
+
+async fn owner_level_and_reader_quota_body() {
     let emulator = common::emulator(&[("eh1", 1)]).await;
     for i in 0..3 {
         emulator
             .publish("eh1", Some("0"), None, Bytes::from(format!("e{i}")))
-            .unwrap();
+            .expect("publish");
     }
-    // Five non-epoch readers are fine, the sixth is refused.
-    let client = consumer(&emulator, None).await;
+    // Five non-epoch readers (one client each) are fine, the sixth is refused.
     let mut plain = Vec::new();
     for _ in 0..5 {
+        let client = consumer(&emulator, None).await;
         let r = open(&client, "0", StartLocation::Earliest, false, None)
             .await
-            .unwrap();
+            .expect("receiver");
         first(&r).await.expect("non-epoch reader receives");
-        plain.push(r);
+        plain.push((client, r));
     }
-    let sixth = open(&client, "0", StartLocation::Earliest, false, None).await;
-    let err = match sixth {
+    let sixth_client = consumer(&emulator, None).await;
+    let err = match open(&sixth_client, "0", StartLocation::Earliest, false, None).await {
         Err(e) => format!("{e:?}"),
         Ok(r) => first(&r).await.expect_err("sixth reader refused"),
     };
     assert!(
-        err.contains("resource-limit-exceeded") || err.contains("maximum number"),
+        err.contains("ResourceLimitExceeded") && err.contains("maximum number"),
         "{err}"
     );
-    // A different consumer group has its own quota.
+    // A different consumer group (case-insensitive) has its own quota.
     let cg_client = consumer(&emulator, Some("CG1")).await;
     let other = open(&cg_client, "0", StartLocation::Earliest, false, None)
         .await
-        .unwrap();
+        .expect("receiver");
     first(&other)
         .await
         .expect("other consumer group unaffected");
-    drop(plain);
+    // Closing the readers frees their slots.
+    for (client, r) in plain {
+        r.close().await.expect("close receiver");
+        client.close().await.expect("close client");
+    }
+    let again = open(&sixth_client, "0", StartLocation::Earliest, false, None)
+        .await
+        .expect("receiver");
+    first(&again).await.expect("a slot is free again");
 
-    // Epoch 1 takes the partition; a lower epoch and non-epoch readers are refused.
+    // Epoch 1 takes the partition in cg1 (disconnecting cg1's non-epoch reader); a lower epoch
+    // is refused.
     let owner_client = consumer(&emulator, Some("cg1")).await;
     let e1 = open(&owner_client, "0", StartLocation::Earliest, false, Some(1))
         .await
-        .unwrap();
+        .expect("receiver");
     first(&e1).await.expect("epoch 1 receives");
     let lower_client = consumer(&emulator, Some("cg1")).await;
-    let e0 = open(&lower_client, "0", StartLocation::Earliest, false, Some(0)).await;
-    let err = match e0 {
+    let err = match open(&lower_client, "0", StartLocation::Earliest, false, Some(0)).await {
         Err(e) => format!("{e:?}"),
         Ok(r) => first(&r).await.expect_err("lower epoch refused"),
     };
-    assert!(err.contains("stolen") || err.contains("epoch"), "{err}");
+    assert!(
+        err.contains("LinkStolen") && err.contains("higher epoch '1'"),
+        "{err}"
+    );
+    // A non-epoch reader is refused while the epoch reader holds the partition.
+    let plain_client = consumer(&emulator, Some("cg1")).await;
+    let err = match open(&plain_client, "0", StartLocation::Earliest, false, None).await {
+        Err(e) => format!("{e:?}"),
+        Ok(r) => first(&r).await.expect_err("non-epoch reader refused"),
+    };
+    assert!(err.contains("epoch"), "{err}");
 
     // Epoch 2 disconnects epoch 1.
     let higher_client = consumer(&emulator, Some("cg1")).await;
     let e2 = open(&higher_client, "0", StartLocation::Earliest, false, Some(2))
         .await
-        .unwrap();
+        .expect("receiver");
     first(&e2).await.expect("epoch 2 receives");
     let mut s1 = e1.stream_events();
     let mut kicked = None;
@@ -267,7 +307,7 @@ async fn owner_level_and_reader_quota() {
     }
     let kicked = kicked.expect("epoch 1 reader is disconnected");
     assert!(
-        kicked.contains("stolen") || kicked.contains("epoch") || kicked.contains("ended"),
+        kicked.contains("LinkStolen") && kicked.contains("higher epoch of '2'"),
         "{kicked}"
     );
     emulator.shutdown().await.expect("shutdown");

@@ -20,16 +20,30 @@ pub async fn emulator(hubs: &[(&str, u32)]) -> EmulatorHandle {
 
 /// A raw AMQP connection + session to the emulator (SASL ANONYMOUS, as the SDKs do).
 pub async fn raw_session(handle: &EmulatorHandle) -> (ConnectionHandle<()>, SessionHandle<()>) {
-    let mut connection = Connection::builder()
+    let url = handle.amqp_url();
+    let open = Connection::builder()
         .container_id("raw-test-client")
         .sasl_profile(SaslProfile::Anonymous)
-        .open(handle.amqp_url().as_str())
+        .open(url.as_str());
+    let mut connection = tokio::time::timeout(WAIT, open)
         .await
+        .expect("connection opens in time")
         .expect("connection opens");
-    let session = Session::begin(&mut connection)
+    let session = tokio::time::timeout(WAIT, Session::begin(&mut connection))
         .await
+        .expect("session begins in time")
         .expect("session begins");
     (connection, session)
+}
+
+/// Upper bound for a whole test: a hang anywhere fails the test instead of stalling the run.
+pub const TEST_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs a test body within [`TEST_LIMIT`].
+pub async fn bounded(body: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_LIMIT, body).await.is_err() {
+        panic!("test made no progress within {TEST_LIMIT:?} (hung network wait?)");
+    }
 }
 
 /// Test Python interpreter with azure-eventhub: `$AZLOG_PYTHON`, else the venv made by
