@@ -167,12 +167,7 @@ async fn python_store_api_reads_ours_and_we_read_theirs() {
 /// Full processor interop on the emulator: the official Python EventHubConsumerClient with
 /// BlobCheckpointStore resumes after the checkpoint azlog-hub wrote, and azlog-hub resumes after
 /// the checkpoint the Python processor wrote.
-///
-/// Ignored like emulator/tests/python_sdk.rs: the Python SDK cannot talk to the emulator yet
-/// (open issue 4; here `get_partition_ids` fails with "list index out of range" on the
-/// `$management` attach). Run with `--ignored` once the emulator is fixed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open issue 4: pyamqp cannot talk to the emulator yet; run with --ignored once fixed"]
 async fn python_processor_resumes_from_ours_and_we_from_theirs() {
     let Some(endpoint) = support::azurite_blob() else {
         return;

@@ -25,14 +25,7 @@ import time
 import traceback
 
 from azure.eventhub import EventHubConsumerClient
-from azure.eventhub._pyamqp import _transport
 from azure.eventhub.extensions.checkpointstoreblob import BlobCheckpointStore
-
-# pyamqp reads every TCP option of a connected socket and sets it back unchanged; sandboxed
-# kernels (gVisor, as on the CI machine) refuse re-setting TCP_MAXSEG with EINVAL, so every
-# connect fails. Re-setting an option to its current value is a no-op, so dropping it changes
-# nothing else (same shim as emulator/tests/python/sdk_roundtrip.py).
-_transport.KNOWN_TCP_OPTS = tuple(o for o in _transport.KNOWN_TCP_OPTS if o != "TCP_MAXSEG")
 
 
 def store(args):
