@@ -38,12 +38,12 @@ fn config(dir: &Path, emulator: &EmulatorHandle, sinks: &str, extra: &str) -> Hu
         &emulator.connection_string(HUB),
     );
     std::fs::write(&path, text).unwrap();
-    HubConfig::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    load_config(&path)
 }
 
 fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
     let store = FileCheckpointStore::new(&config.state_dir);
-    let key = service::assemble::checkpoint_key(&config.eventhubs);
+    let key = service::assemble::checkpoint_key(config.eventhubs().unwrap());
     futures::executor::block_on(store.load(&key, partition))
         .expect("load checkpoint")
         .map(|c| c.sequence)

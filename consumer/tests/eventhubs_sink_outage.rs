@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azlog_emulator::{EmulatorConfig, HubSpec};
-use azlog_hub::config::HubConfig;
 use azlog_hub::service;
 use bytes::Bytes;
 use pipeline_support::*;
@@ -170,7 +169,7 @@ max_backoff_ms = 200
         )
         .replace("[metrics]\nlog_interval_secs = 0\n", &extra);
     std::fs::write(&path, text).unwrap();
-    let cfg = HubConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = load_config(&path);
 
     let ids = Arc::new(Mutex::new(Vec::new()));
     let receiver = Receiver::start(recv_addr, ids.clone()).await;

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 const MALFORMED: &str = "{\"records\":[{\"time\":\"2024-05-01T10:00:00Z\",\"category\":";
 
 fn load(path: &Path) -> HubConfig {
-    HubConfig::load(path).unwrap_or_else(|e| panic!("{e}"))
+    load_config(path)
 }
 
 /// Runs the service on `source` until `until` holds, then stops it gracefully.
@@ -49,7 +49,7 @@ async fn run_until(
 
 fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
     let store = FileCheckpointStore::new(&config.state_dir);
-    let key = azlog_hub::service::assemble::checkpoint_key(&config.eventhubs);
+    let key = azlog_hub::service::assemble::checkpoint_key(config.eventhubs().unwrap());
     futures::executor::block_on(store.load(&key, partition))
         .expect("load checkpoint")
         .map(|c| c.sequence)

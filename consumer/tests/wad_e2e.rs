@@ -16,7 +16,7 @@ use azlog_wad::ticks::{floor_minute, partition_key, ticks_from_unix_ns, TICKS_PE
 use azlog_wad::{TableClient, TableClientOptions};
 use reqwest::Url;
 use serde_json::{json, Value};
-use support::{stage_plugins, wait_until, write_config};
+use support::{load_config, stage_plugins, wait_until, write_config};
 use tokio::sync::watch;
 
 fn azurite_table() -> Option<String> {
@@ -192,7 +192,7 @@ async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
         "[checkpoint]\nevery_ms = 60000\nevery_events = 0\n\n[source.wad]\npoll_interval_secs = 1\ncheckpoint_every_ms = 0\ninitial_lookback_secs = 900\n\n[[source.wad.account]]\nname = \"lab\"\nconnection_string = \"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};TableEndpoint={endpoint};\"\ntables = [\"{table}\"]\nsubscription_id = \"11111111-2222-3333-4444-555555555555\"\n"
     );
     let path = write_config(dir.path(), &plugins, &sink, &wad);
-    let cfg = HubConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = load_config(&path);
 
     // Run 1: every row once; stopped as soon as the last message arrived (the final
     // checkpoint's acknowledgements still reach the watermark).

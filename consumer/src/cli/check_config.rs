@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::config::{CheckpointStoreConfig, HubConfig};
+use crate::config::{CheckpointStoreConfig, HubConfig, SourceConfig};
 use crate::sink_host::PluginRegistry;
 
 /// Arguments of `azlog-hub check-config`.
@@ -49,6 +49,13 @@ pub fn local_problems(c: &HubConfig) -> Vec<String> {
     problems.extend(dir_problem("state_dir", &c.state_dir));
     if let Some(parent) = c.dead_letter.parent() {
         problems.extend(dir_problem("dead_letter (its folder)", parent));
+    }
+    if let SourceConfig::Wad(wad) = &c.source {
+        let base = c.file.parent().unwrap_or(Path::new("."));
+        problems.extend(dir_problem(
+            "[source.wad] watermark_dir",
+            &wad.watermark_dir(base, &c.state_dir),
+        ));
     }
     if let CheckpointStoreConfig::File { dir } = &c.checkpoint.store {
         problems.extend(dir_problem("[checkpoint] dir", dir));
@@ -107,22 +114,38 @@ pub fn run(args: CheckConfigArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    let eh = &config.eventhubs;
     println!("{}: OK (nothing was contacted)", config.file.display());
-    println!(
-        "  source      eventhubs {}/{} consumer group {} partitions {} start {}{}",
-        eh.fully_qualified_namespace,
-        eh.endpoint.hub,
-        eh.endpoint.consumer_group,
-        eh.partitions
-            .as_ref()
-            .map_or("all".to_owned(), |p| p.join(",")),
-        eh.start,
-        eh.endpoint
-            .custom_endpoint
-            .as_ref()
-            .map_or(String::new(), |u| format!(" via {u}"))
-    );
+    match &config.source {
+        SourceConfig::EventHubs(eh) => println!(
+            "  source      eventhubs {}/{} consumer group {} partitions {} start {}{}",
+            eh.fully_qualified_namespace,
+            eh.endpoint.hub,
+            eh.endpoint.consumer_group,
+            eh.partitions
+                .as_ref()
+                .map_or("all".to_owned(), |p| p.join(",")),
+            eh.start,
+            eh.endpoint
+                .custom_endpoint
+                .as_ref()
+                .map_or(String::new(), |u| format!(" via {u}"))
+        ),
+        SourceConfig::Wad(wad) => {
+            let base = config.file.parent().unwrap_or(Path::new("."));
+            println!(
+                "  source      wad, poll every {}s, watermarks under {}",
+                wad.poll_interval_secs,
+                wad.watermark_dir(base, &config.state_dir).display()
+            );
+            for a in &wad.accounts {
+                println!(
+                    "  wad account {} tables {}",
+                    a.name.as_deref().unwrap_or("-"),
+                    a.tables.join(",")
+                );
+            }
+        }
+    }
     let store = match &config.checkpoint.store {
         CheckpointStoreConfig::File { dir } => {
             format!("file under {}", dir.join("checkpoints").display())

@@ -89,7 +89,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         });
     }
     if let Some(cg) = &args.consumer_group {
-        config.eventhubs.endpoint.consumer_group = cg.clone();
+        config.eventhubs_mut()?.endpoint.consumer_group = cg.clone();
     }
     let req = ReplayRequest {
         from: ReplayFrom::parse(&args.from).context("--from")?,

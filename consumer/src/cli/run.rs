@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::config::HubConfig;
+use crate::config::{HubConfig, SourceConfig};
 use crate::pipeline::RunSummary;
 use crate::service;
 
@@ -26,14 +26,26 @@ pub struct RunArgs {
 /// Runs until SIGINT/SIGTERM (exit 0) or a fatal error (exit 1).
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let config = HubConfig::load(&args.config)?;
-    tracing::info!(
-        config = %config.file.display(),
-        hub = %config.eventhubs.endpoint.hub,
-        consumer_group = %config.eventhubs.endpoint.consumer_group,
-        sinks = config.sinks.len(),
-        env_overrides = ?config.env_overrides,
-        "starting azlog-hub"
-    );
+    match &config.source {
+        SourceConfig::EventHubs(eh) => tracing::info!(
+            config = %config.file.display(),
+            source = "eventhubs",
+            hub = %eh.endpoint.hub,
+            consumer_group = %eh.endpoint.consumer_group,
+            sinks = config.sinks.len(),
+            env_overrides = ?config.env_overrides,
+            "starting azlog-hub"
+        ),
+        SourceConfig::Wad(wad) => tracing::info!(
+            config = %config.file.display(),
+            source = "wad",
+            accounts = wad.accounts.len(),
+            tables = wad.accounts.iter().map(|a| a.tables.len()).sum::<usize>(),
+            sinks = config.sinks.len(),
+            env_overrides = ?config.env_overrides,
+            "starting azlog-hub"
+        ),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

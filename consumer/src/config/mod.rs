@@ -22,6 +22,28 @@ pub use checkpoint::{CheckpointConfig, CheckpointStoreConfig};
 pub use eventhubs::EventHubsConfig;
 pub use secret::{Secret, SecretSpec};
 
+use azlog_wad::WadConfig;
+use serde::Deserialize as _;
+
+/// The one source of a configuration: `[source.eventhubs]` or `[source.wad]`.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// Azure Event Hubs.
+    EventHubs(EventHubsConfig),
+    /// WAD tables (Azure Table storage), polled.
+    Wad(WadConfig),
+}
+
+impl SourceConfig {
+    /// `eventhubs` or `wad`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::EventHubs(_) => "eventhubs",
+            SourceConfig::Wad(_) => "wad",
+        }
+    }
+}
+
 /// Everything wrong with a configuration, one line per problem.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", format_problems(.file, .problems))]
@@ -105,8 +127,8 @@ pub struct HubConfig {
     pub schemas: Option<PathBuf>,
     /// Dead-letter file.
     pub dead_letter: PathBuf,
-    /// The Event Hubs source.
-    pub eventhubs: EventHubsConfig,
+    /// The source (exactly one of `[source.eventhubs]` and `[source.wad]`).
+    pub source: SourceConfig,
     /// Checkpoints.
     pub checkpoint: CheckpointConfig,
     /// Pipeline tuning.
@@ -153,6 +175,43 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> String {
 }
 
 impl HubConfig {
+    /// The Event Hubs source; an error naming `what` when the configuration has another source.
+    pub fn eventhubs_for(&self, what: &str) -> anyhow::Result<&EventHubsConfig> {
+        match &self.source {
+            SourceConfig::EventHubs(eh) => Ok(eh),
+            other => anyhow::bail!(
+                "{what} needs an Event Hubs source ([source.eventhubs]); {} has [source.{}]",
+                self.file.display(),
+                other.kind()
+            ),
+        }
+    }
+
+    /// The Event Hubs source (an error when the configuration has another source).
+    pub fn eventhubs(&self) -> anyhow::Result<&EventHubsConfig> {
+        self.eventhubs_for("this command")
+    }
+
+    /// The Event Hubs source, mutable (an error when the configuration has another source).
+    pub fn eventhubs_mut(&mut self) -> anyhow::Result<&mut EventHubsConfig> {
+        let file = self.file.display().to_string();
+        match &mut self.source {
+            SourceConfig::EventHubs(eh) => Ok(eh),
+            other => anyhow::bail!(
+                "this command needs an Event Hubs source ([source.eventhubs]); {file} has [source.{}]",
+                other.kind()
+            ),
+        }
+    }
+
+    /// The WAD source, when the configuration has one.
+    pub fn wad(&self) -> Option<&WadConfig> {
+        match &self.source {
+            SourceConfig::Wad(w) => Some(w),
+            SourceConfig::EventHubs(_) => None,
+        }
+    }
+
     /// Reads and validates `path`, with overrides from the process environment.
     pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -202,11 +261,24 @@ impl HubConfig {
             .map(|p| absolute(&base, p))
             .unwrap_or_else(|| state_dir.join("dead-letter").join("dead-letter.ndjson"));
 
-        let eventhubs = match &raw.source.eventhubs {
-            Some(eh) => eventhubs::resolve(eh, &base, env, &mut problems),
-            None => {
+        let source = match (&raw.source.eventhubs, &raw.source.wad) {
+            (Some(_), Some(_)) => {
+                let from_env = env_overrides
+                    .iter()
+                    .any(|n| n.starts_with("AZLOG_EVENTHUBS_"));
+                problems.push(format!(
+                    "two sources: [source.eventhubs]{} and [source.wad] are both given; keep one (a process runs one source)",
+                    if from_env { " (made by AZLOG_EVENTHUBS_* environment variables)" } else { "" }
+                ));
+                None
+            }
+            (Some(eh), None) => {
+                eventhubs::resolve(eh, &base, env, &mut problems).map(SourceConfig::EventHubs)
+            }
+            (None, Some(w)) => resolve_wad(w, &base, env, &mut problems).map(SourceConfig::Wad),
+            (None, None) => {
                 problems.push(
-                    "no source: add a [source.eventhubs] table (or set AZLOG_EVENTHUBS_CONNECTION_STRING)"
+                    "no source: add a [source.eventhubs] table (or set AZLOG_EVENTHUBS_CONNECTION_STRING) or a [source.wad] table with [[source.wad.account]]"
                         .to_owned(),
                 );
                 None
@@ -303,14 +375,14 @@ impl HubConfig {
         if !problems.is_empty() {
             return Err(fail(problems));
         }
-        match (eventhubs, checkpoint) {
-            (Some(eventhubs), Some(checkpoint)) => Ok(HubConfig {
+        match (source, checkpoint) {
+            (Some(source), Some(checkpoint)) => Ok(HubConfig {
                 file: path.to_path_buf(),
                 state_dir,
                 plugin_dir,
                 schemas,
                 dead_letter,
-                eventhubs,
+                source,
                 checkpoint,
                 pipeline,
                 envelope,
@@ -319,6 +391,37 @@ impl HubConfig {
                 env_overrides,
             }),
             _ => Err(fail(vec!["incomplete configuration".to_owned()])),
+        }
+    }
+}
+
+/// `[source.wad]`: its keys, its checks and its credentials (secrets resolvable, connection
+/// strings well-formed, at least one table), without connecting.
+fn resolve_wad(
+    value: &toml::Value,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<WadConfig> {
+    let wad = match WadConfig::deserialize(value.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            problems.push(format!("[source.wad]: {}", e.message().trim()));
+            return None;
+        }
+    };
+    match wad.table_specs(base, env) {
+        Ok(specs) if specs.is_empty() => {
+            problems.push(
+                "[source.wad]: no tables to read; add a [[source.wad.account]] (name, credentials, tables), e.g. with `azlog-hub source add`"
+                    .to_owned(),
+            );
+            None
+        }
+        Ok(_) => Some(wad),
+        Err(e) => {
+            problems.push(format!("[source.wad]: {}", e.0));
+            None
         }
     }
 }
@@ -362,8 +465,8 @@ path = "/var/log/azure.ndjson"
             c.dead_letter,
             Path::new("/var/lib/azlog-hub/dead-letter/dead-letter.ndjson")
         );
-        assert_eq!(c.eventhubs.endpoint.hub, "logs");
-        assert_eq!(c.eventhubs.endpoint.consumer_group, "azlog");
+        assert_eq!(c.eventhubs().unwrap().endpoint.hub, "logs");
+        assert_eq!(c.eventhubs().unwrap().endpoint.consumer_group, "azlog");
         assert_eq!(c.checkpoint.cadence.every_events, 500);
         assert_eq!(c.sinks.len(), 1);
         assert!(
@@ -387,12 +490,15 @@ path = "/var/log/azure.ndjson"
         };
         let c = HubConfig::parse(GOOD, Path::new("/etc/azlog/azlog-hub.toml"), &env).unwrap();
         assert_eq!(
-            c.eventhubs.fully_qualified_namespace,
+            c.eventhubs().unwrap().fully_qualified_namespace,
             "other.servicebus.windows.net"
         );
-        assert_eq!(c.eventhubs.endpoint.hub, "hub2");
+        assert_eq!(c.eventhubs().unwrap().endpoint.hub, "hub2");
         assert_eq!(c.state_dir, Path::new("/tmp/st"));
-        assert_eq!(c.eventhubs.partitions, Some(vec!["1".into(), "2".into()]));
+        assert_eq!(
+            c.eventhubs().unwrap().partitions,
+            Some(vec!["1".into(), "2".into()])
+        );
         assert!(c
             .env_overrides
             .contains(&"AZLOG_EVENTHUBS_CONNECTION_STRING"));

@@ -14,16 +14,21 @@ use anyhow::{Context, Result};
 use azlog_mapper::Mapper;
 use tokio::sync::watch;
 
-use crate::config::HubConfig;
+use crate::config::{HubConfig, SourceConfig};
 use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
 use crate::source::{Source, StartFrom, Until};
 
 /// How often the partition ends are polled for the lag gauges.
 const LAG_POLL: Duration = Duration::from_secs(15);
 
-/// `azlog-hub run`: connects to Event Hubs and runs until `stop`.
+/// `azlog-hub run`: reads the configured source (Event Hubs, or the WAD tables through
+/// [`crate::source::wad::run_wad`]) until `stop`.
 pub async fn run(config: &HubConfig, mut stop: watch::Receiver<bool>) -> Result<RunSummary> {
-    let Some(source) = assemble::eventhubs_source(&config.eventhubs, None, &mut stop).await? else {
+    let eh = match &config.source {
+        SourceConfig::EventHubs(eh) => eh,
+        SourceConfig::Wad(wad) => return crate::source::wad::run_wad(config, wad, stop).await,
+    };
+    let Some(source) = assemble::eventhubs_source(eh, None, &mut stop).await? else {
         return Ok(RunSummary::stopped());
     };
     tracing::info!(source = %source.describe(), "connected");
@@ -36,8 +41,9 @@ pub async fn run_with_source(
     source: Arc<dyn Source>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
+    let eh = config.eventhubs()?;
     let store = assemble::checkpoint_store(&config.checkpoint).await?;
-    let key = assemble::checkpoint_key(&config.eventhubs);
+    let key = assemble::checkpoint_key(eh);
     tracing::info!(store = %store.describe(), hub = %key.hub, consumer_group = %key.consumer_group, "checkpoint store");
     let registry = assemble::plugins(&config.plugin_dir)?;
     let mapper =
@@ -47,31 +53,12 @@ pub async fn run_with_source(
         return Ok(RunSummary::stopped());
     };
     let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, boxed(hosts), dead);
-    let metrics = pipeline.metrics();
-    let (aux_tx, aux_rx) = watch::channel(false);
-    if let Some(addr) = config.metrics.listen {
-        http::serve(addr, metrics.clone(), aux_rx.clone())
-            .await
-            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
-    }
-    if let Some(every) = config.metrics.log_interval {
-        tokio::spawn(progress::log_progress(
-            metrics.clone(),
-            every,
-            aux_rx.clone(),
-        ));
-    }
-    tokio::spawn(progress::poll_partition_ends(
-        source.clone(),
-        metrics.clone(),
-        LAG_POLL,
-        aux_rx,
-    ));
+    let aux_tx = start_reporting(config, pipeline.metrics(), source.clone()).await?;
     let opts = RunOptions {
         settings: config.pipeline.clone(),
         envelope: config.envelope.clone(),
-        partitions: config.eventhubs.partitions.clone(),
-        default_start: config.eventhubs.start.clone(),
+        partitions: eh.partitions.clone(),
+        default_start: eh.start.clone(),
         start_override: None,
         resume_from: Some((store.clone(), key.clone())),
         checkpoints: Some(CheckpointTarget {
@@ -88,6 +75,32 @@ pub async fn run_with_source(
     let summary = pipeline.run(opts, stop).await;
     let _ = aux_tx.send(true);
     summary
+}
+
+/// The `[metrics]` endpoint, the progress log lines and the partition-end polling of a live
+/// run; they stop when the returned sender sends `true`.
+pub async fn start_reporting(
+    config: &HubConfig,
+    metrics: Arc<crate::pipeline::metrics::Metrics>,
+    source: Arc<dyn Source>,
+) -> Result<watch::Sender<bool>> {
+    let (aux_tx, aux_rx) = watch::channel(false);
+    if let Some(addr) = config.metrics.listen {
+        http::serve(addr, metrics.clone(), aux_rx.clone())
+            .await
+            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+    }
+    if let Some(every) = config.metrics.log_interval {
+        tokio::spawn(progress::log_progress(
+            metrics.clone(),
+            every,
+            aux_rx.clone(),
+        ));
+    }
+    tokio::spawn(progress::poll_partition_ends(
+        source, metrics, LAG_POLL, aux_rx,
+    ));
+    Ok(aux_tx)
 }
 
 /// Where a replay starts.
@@ -137,7 +150,8 @@ pub async fn replay(
     req: &ReplayRequest,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
-    let Some(source) = assemble::eventhubs_source(&config.eventhubs, Some(3), &mut stop).await?
+    let Some(source) =
+        assemble::eventhubs_source(config.eventhubs_for("replay")?, Some(3), &mut stop).await?
     else {
         return Ok(RunSummary::stopped());
     };
@@ -151,9 +165,10 @@ pub async fn replay_with_source(
     req: &ReplayRequest,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
+    let eh = config.eventhubs_for("replay")?;
     let sink_configs = select_sinks(config, req.sinks.as_deref())?;
     let store = assemble::checkpoint_store(&config.checkpoint).await?;
-    let key = assemble::checkpoint_key(&config.eventhubs);
+    let key = assemble::checkpoint_key(eh);
     let registry = assemble::plugins(&config.plugin_dir)?;
     let mapper =
         Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
@@ -180,11 +195,8 @@ pub async fn replay_with_source(
     let opts = RunOptions {
         settings: config.pipeline.clone(),
         envelope: config.envelope.clone(),
-        partitions: req
-            .partitions
-            .clone()
-            .or_else(|| config.eventhubs.partitions.clone()),
-        default_start: config.eventhubs.start.clone(),
+        partitions: req.partitions.clone().or_else(|| eh.partitions.clone()),
+        default_start: eh.start.clone(),
         start_override,
         resume_from,
         checkpoints: req.commit.then(|| CheckpointTarget {

@@ -318,7 +318,8 @@ pub async fn run_wad(
         .into_iter()
         .map(|h| Box::new(h) as Box<dyn crate::pipeline::DeliverySink>)
         .collect();
-    let pipeline = Pipeline::new(source, mapper, &config.sinks, hosts, dead);
+    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, hosts, dead);
+    let aux_tx = crate::service::start_reporting(config, pipeline.metrics(), source).await?;
     let key = CheckpointKey::new("wad", "tables", "azlog-hub");
     // Acknowledgements reach the poller only through checkpoints: keep a time cadence.
     let mut cadence = config.checkpoint.cadence;
@@ -338,5 +339,7 @@ pub async fn run_wad(
         envelope: config.envelope.clone(),
         ..RunOptions::live(StartFrom::Earliest)
     };
-    pipeline.run(opts, stop).await
+    let summary = pipeline.run(opts, stop).await;
+    let _ = aux_tx.send(true);
+    summary
 }
