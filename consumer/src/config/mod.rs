@@ -542,4 +542,75 @@ listen = "everywhere"
         assert!(e.contains("line 2"), "{e}");
         assert!(!e.contains("TOPSECRET"), "{e}");
     }
+
+    const WAD: &str = r#"
+[source.wad]
+poll_interval_secs = 5
+
+[[source.wad.account]]
+name = "prod"
+account = "vmdiag"
+key_env = "WAD_KEY"
+tables = ["WADWindowsEventLogsTable"]
+
+[[sink]]
+name = "files"
+plugin = "file"
+path = "/var/log/azure.ndjson"
+"#;
+
+    fn wad_env(k: &str) -> Option<String> {
+        (k == "WAD_KEY").then(|| "a2V5a2V5a2V5".to_owned())
+    }
+
+    #[test]
+    fn a_wad_only_file_has_the_wad_source() {
+        let c = HubConfig::parse(WAD, Path::new("/etc/azlog/azlog-hub.toml"), &wad_env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let wad = c.wad().expect("WAD source");
+        assert_eq!(wad.poll_interval_secs, 5);
+        assert_eq!(wad.accounts.len(), 1);
+        let e = c.eventhubs_for("replay").unwrap_err().to_string();
+        assert!(e.contains("replay needs an Event Hubs source"), "{e}");
+        assert!(e.contains("[source.wad]"), "{e}");
+    }
+
+    #[test]
+    fn wad_problems_say_what_to_fix() {
+        // The key variable is not set.
+        let e = HubConfig::parse(WAD, Path::new("x.toml"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[source.wad]") && e.contains("WAD_KEY"), "{e}");
+        // No account: nothing to read.
+        let e = HubConfig::parse(
+            "[source.wad]\n[[sink]]\nname = \"f\"\nplugin = \"file\"\n",
+            Path::new("x.toml"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no tables to read"), "{e}");
+        // Both sources, one of them made by an environment variable.
+        let e = HubConfig::parse(WAD, Path::new("x.toml"), &|k| {
+            if k == "AZLOG_EVENTHUBS_CONNECTION_STRING" {
+                env("EH_CS")
+            } else {
+                wad_env(k)
+            }
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("two sources"), "{e}");
+        assert!(e.contains("AZLOG_EVENTHUBS_"), "{e}");
+        // Neither.
+        let e = HubConfig::parse(
+            "[[sink]]\nname = \"f\"\nplugin = \"file\"\n",
+            Path::new("x.toml"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no source") && e.contains("[source.wad]"), "{e}");
+    }
 }
