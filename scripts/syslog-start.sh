@@ -74,6 +74,15 @@ fi
 if running; then
   bash "$root/scripts/syslog-stop.sh"
 fi
+# Our ports must be free: another receiver on them (a second checkout's rsyslog, say) would take
+# the tests' messages while this one's output stays empty.
+for port in 15514 16514 16515; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "syslog-start: 127.0.0.1:$port is already taken by another process; stop it first" >&2
+    command -v ss >/dev/null && ss -ltnp "sport = :$port" >&2 || true
+    exit 1
+  fi
+done
 mv "$conf.new" "$conf"
 /usr/sbin/rsyslogd -N1 -f "$conf" >/dev/null 2>"$dir/validate.log" || { cat "$dir/validate.log"; exit 1; }
 
