@@ -36,8 +36,24 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
+/// Selects rustls' process-wide crypto provider before any AMQP connection is opened.
+///
+/// The AMQP stack builds its TLS configuration from the process default provider. rustls picks
+/// one by itself only when exactly one provider is compiled in; a build that also contains a
+/// `ring`-based crate (the syslog and HEC plugins, when the workspace is built together) has both,
+/// and opening a connection would then panic. Installing `aws-lc-rs` (the provider `reqwest` and
+/// the Azure SDK use) first makes every build behave the same. Idempotent.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another default was installed first, which is just as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 /// Opens a consumer client.
 pub async fn connect(ep: &Endpoint) -> Result<ConsumerClient> {
+    ensure_crypto_provider();
     let mut builder = ConsumerClient::builder().with_consumer_group(ep.consumer_group.clone());
     if let Some(url) = &ep.custom_endpoint {
         builder = builder.with_custom_endpoint(url.clone());
