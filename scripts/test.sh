@@ -31,4 +31,4 @@ cargo build --workspace --locked
 export AZLOG_PLUGIN_DIR="${CARGO_TARGET_DIR:-$root/target}/debug"
 
 step "cargo test"
-cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-2}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
