@@ -8,7 +8,8 @@ mb="${1:-100}"
 work=.tools/bench
 mkdir -p "$work"
 data="$work/records-${mb}mb.ndjson"
-cargo build --release --locked -q -p azlog-hub -p azlog-mapper --example parse_only
+cargo build --release --locked -q -p azlog-hub --bin azlog-hub
+cargo build --release --locked -q -p azlog-mapper --example parse_only
 target="${CARGO_TARGET_DIR:-target}/release"
 
 if [ ! -s "$data" ]; then
