@@ -88,7 +88,8 @@ run_hub() { # NAME WAITER...
   local waiter=$!
   sleep 0.3 # the TCP receiver is listening
   local t0; t0="$(now)"
-  "$target/azlog-hub" run --config "$work/$name.toml" > "$work/$name.log" 2>&1 &
+  # AZLOG_BENCH_WRAP: a command prefix for the service, e.g. "perf record -g -o /tmp/hub.perf --".
+  ${AZLOG_BENCH_WRAP:-} "$target/azlog-hub" run --config "$work/$name.toml" > "$work/$name.log" 2>&1 &
   local hubpid=$!
   pids+=("$hubpid")
   while kill -0 "$waiter" 2>/dev/null; do

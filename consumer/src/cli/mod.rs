@@ -39,6 +39,7 @@ pub enum Command {
 /// Entry point used by the binary.
 pub fn main() -> ExitCode {
     init_tracing();
+    crate::source::eventhubs::ensure_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Map(args) => map::run(args),
