@@ -128,7 +128,9 @@ async fn main() -> anyhow::Result<()> {
     session.end().await?;
     connection.close().await?;
 
-    // Egress to the official Rust SDK.
+    // Egress to the official Rust SDK (its TLS setup needs one process-wide crypto provider; a
+    // workspace build links two).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = ConsumerClient::builder()
         .with_custom_endpoint(emulator.amqp_url())
         .open_with_connection_string(&emulator.connection_string("bench"), Some("bench"))

@@ -53,6 +53,7 @@ async fn python_sdk_roundtrip_then_rust_sdk_reads_the_same_events_body() {
 
     // The official Rust SDK reads partition 0 from the start: the same bodies Python read there
     // (its 5 explicit events plus whatever hub-level sends were routed to it), seqs 0..n.
+    common::sdk_crypto_provider();
     let client = ConsumerClient::builder()
         .with_custom_endpoint(emulator.amqp_url())
         .open_with_connection_string(&conn, Some("eh1"))

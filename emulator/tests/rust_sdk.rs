@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 async fn consumer(emulator: &EmulatorHandle, cg: Option<&str>) -> ConsumerClient {
+    common::sdk_crypto_provider();
     let mut builder = ConsumerClient::builder().with_custom_endpoint(emulator.amqp_url());
     if let Some(cg) = cg {
         builder = builder.with_consumer_group(cg.to_string());

@@ -71,6 +71,13 @@ pub fn python() -> Option<PathBuf> {
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Logs to the test output when `RUST_LOG` is set.
+/// Installs rustls' aws-lc-rs provider as the process default before an SDK client connects.
+/// A workspace build links both rustls providers (ring comes with the syslog/HEC plugins), and
+/// the SDK's TLS setup then finds no single default and panics. Idempotent.
+pub fn sdk_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 pub fn init_tracing() {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
