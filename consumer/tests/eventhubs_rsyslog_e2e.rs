@@ -8,10 +8,9 @@
 #[path = "../../codecs/tests/support/parsers.rs"]
 mod parsers;
 mod pipeline_support;
+mod syslog_support;
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use azlog_codecs::cef::{self, CefConfig};
@@ -21,38 +20,10 @@ use azlog_mapper::{MapInput, Mapper, Position};
 use bytes::Bytes;
 use parsers::{parse_cef, Cef};
 use pipeline_support::*;
-use serde_json::Value;
+use syslog_support::{received, syslog_out};
 use tokio::sync::watch;
 
 const HUB: &str = "to-rsyslog";
-
-fn syslog_out() -> Option<PathBuf> {
-    let dir = std::env::var("AZLOG_SYSLOG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/syslog"))
-        });
-    let up =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], 15514).into(), Duration::from_secs(1)).is_ok();
-    if up {
-        return Some(dir.join("out/messages.jsonl"));
-    }
-    if std::env::var("AZLOG_SKIP_SYSLOG").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: rsyslog not running and AZLOG_SKIP_SYSLOG=1");
-        return None;
-    }
-    panic!("rsyslog is required: run scripts/syslog-start.sh (or set AZLOG_SKIP_SYSLOG=1)");
-}
-
-/// Messages rsyslog wrote for APP-NAME `app`, in the order written.
-fn received(out: &Path, app: &str) -> Vec<Value> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|j| j["app"] == app)
-        .collect()
-}
 
 /// What the CEF sink should send for `json`: the line parsed, and the extension keys whose
 /// value depends on when or from where the record was mapped (found by mapping it twice with

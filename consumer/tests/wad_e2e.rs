@@ -4,9 +4,10 @@
 //! (scripts/syslog-start.sh); AZLOG_SKIP_AZURITE=1 / AZLOG_SKIP_SYSLOG=1 skip.
 #[path = "pipeline_support/mod.rs"]
 mod support;
+mod syslog_support;
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use azlog_azure_storage::{StorageCredential, DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
@@ -17,6 +18,7 @@ use azlog_wad::{TableClient, TableClientOptions};
 use reqwest::Url;
 use serde_json::{json, Value};
 use support::{load_config, stage_plugins, wait_until, write_config};
+use syslog_support::{received, syslog_out};
 use tokio::sync::watch;
 
 fn azurite_table() -> Option<String> {
@@ -36,34 +38,6 @@ fn azurite_table() -> Option<String> {
         return None;
     }
     panic!("Azurite is not reachable at {endpoint}; run `bash scripts/azurite-start.sh` or set AZLOG_SKIP_AZURITE=1");
-}
-
-fn syslog_out() -> Option<PathBuf> {
-    let dir = std::env::var("AZLOG_SYSLOG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.tools/syslog"))
-        });
-    let up =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], 15514).into(), Duration::from_secs(1)).is_ok();
-    if up {
-        return Some(dir.join("out/messages.jsonl"));
-    }
-    if std::env::var("AZLOG_SKIP_SYSLOG").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: rsyslog not running and AZLOG_SKIP_SYSLOG=1");
-        return None;
-    }
-    panic!("rsyslog is required: run scripts/syslog-start.sh (or set AZLOG_SKIP_SYSLOG=1)");
-}
-
-/// Messages rsyslog wrote for APP-NAME `app`.
-fn received(out: &Path, app: &str) -> Vec<Value> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|j| j["app"] == app)
-        .collect()
 }
 
 /// Windows event XML: the real samples when present, else the repo's WAD fixtures.
