@@ -4,7 +4,8 @@
 //!
 //! The plugin crates are built by this test (`cargo build -p ...`, same target dir) unless
 //! `AZLOG_PLUGIN_DIR` points at a directory that already holds them.
-use std::path::{Path, PathBuf};
+mod pipeline_support;
+
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -14,62 +15,12 @@ use azlog_hub::sink_host::{
     HostError, LoadError, LoadedPlugin, Offered, PluginRegistry, SinkConfig, SinkHost, SinksFile,
 };
 use azlog_plugin_api::{ErrorKind, Field, HealthState, Position, Record, Value, ABI_VERSION};
-
-const PLUGIN_CRATES: [&str; 4] = [
-    "azlog-test-sink",
-    "azlog-test-abi-mismatch",
-    "azlog-sink-file",
-    "azlog-sink-splunk-hec",
-];
-
-/// Directory holding the built plugin libraries (builds them once per test run).
-fn built_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Ok(d) = std::env::var("AZLOG_PLUGIN_DIR") {
-            return PathBuf::from(d);
-        }
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.arg("build").arg("--quiet");
-        for c in PLUGIN_CRATES {
-            cmd.args(["-p", c]);
-        }
-        let status = cmd
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .expect("run cargo build for the plugin crates");
-        assert!(status.success(), "building the plugin crates failed");
-        // <target>/debug/deps/<this test> → <target>/debug
-        let exe = std::env::current_exe().expect("current exe");
-        exe.parent()
-            .and_then(Path::parent)
-            .expect("target profile dir")
-            .to_path_buf()
-    })
-}
-
-fn lib_file(krate: &str) -> String {
-    format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        krate.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    )
-}
+use pipeline_support::{copy_plugins, lib_file};
 
 /// A fresh 0755 plugin dir holding copies (0644) of the given plugin crates' libraries.
 fn stage(crates: &[&str]) -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    for c in crates {
-        let name = lib_file(c);
-        let src = built_dir().join(&name);
-        assert!(src.exists(), "{} is missing; was it built?", src.display());
-        let dst = dir.path().join(&name);
-        std::fs::copy(&src, &dst).expect("copy plugin");
-        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    }
+    copy_plugins(dir.path(), crates);
     dir
 }
 

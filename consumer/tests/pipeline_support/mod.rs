@@ -7,8 +7,17 @@ use std::time::{Duration, Instant};
 
 use azlog_mapper::envelope::{EnvelopeConfig, RecordReader};
 
-/// Plugin crates the tests load.
+/// Plugin crates the pipeline tests load.
 pub const PLUGIN_CRATES: [&str; 3] = ["azlog-sink-file", "azlog-test-sink", "azlog-sink-cef"];
+
+/// Every plugin crate any consumer test loads (built when `AZLOG_PLUGIN_DIR` is not set).
+const BUILT_CRATES: [&str; 5] = [
+    "azlog-sink-file",
+    "azlog-test-sink",
+    "azlog-sink-cef",
+    "azlog-sink-splunk-hec",
+    "azlog-test-abi-mismatch",
+];
 
 /// Directory holding the built plugin libraries (`AZLOG_PLUGIN_DIR`, else builds them).
 pub fn built_dir() -> &'static Path {
@@ -22,7 +31,7 @@ pub fn built_dir() -> &'static Path {
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        for c in PLUGIN_CRATES {
+        for c in BUILT_CRATES {
             cmd.args(["-p", c]);
         }
         let status = cmd
@@ -38,7 +47,8 @@ pub fn built_dir() -> &'static Path {
     })
 }
 
-fn lib_file(krate: &str) -> String {
+/// The library file name a plugin crate builds (`libazlog_sink_file.so` on Linux).
+pub fn lib_file(krate: &str) -> String {
     format!(
         "{}{}{}",
         std::env::consts::DLL_PREFIX,
@@ -49,11 +59,17 @@ fn lib_file(krate: &str) -> String {
 
 /// Copies the test plugins into `dir/plugins` (0755/0644) and returns that path.
 pub fn stage_plugins(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let out = dir.join("plugins");
     std::fs::create_dir_all(&out).expect("mkdir plugins");
-    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    for c in PLUGIN_CRATES {
+    copy_plugins(&out, &PLUGIN_CRATES);
+    out
+}
+
+/// Makes `out` a 0755 plugin dir holding copies (0644) of the given plugin crates' libraries.
+pub fn copy_plugins(out: &Path, crates: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for c in crates {
         let name = lib_file(c);
         let src = built_dir().join(&name);
         assert!(src.exists(), "{} is missing; was it built?", src.display());
@@ -61,7 +77,6 @@ pub fn stage_plugins(dir: &Path) -> PathBuf {
         std::fs::copy(&src, &dst).expect("copy plugin");
         std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     }
-    out
 }
 
 /// The bundled example records (one per family), compact JSON.
