@@ -84,6 +84,7 @@ fn open_append(path: &Path) -> Result<(File, u64), SinkError> {
             SinkError::permanent(format!("file sink: cannot create {}: {e}", dir.display()))
         })?;
     }
+    repair_torn_tail(path)?;
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -96,6 +97,69 @@ fn open_append(path: &Path) -> Result<(File, u64), SinkError> {
         .map_err(|e| SinkError::retryable(format!("file sink: stat {}: {e}", path.display())))?
         .len();
     Ok((file, size))
+}
+
+/// Cuts a partial last line off an existing file. A line without its `\n` can only come from a
+/// process killed in the middle of a write, and the records in it were never acknowledged, so
+/// the host sends them again after restart; keeping the fragment would glue it to the next line
+/// and leave one line that is not JSON.
+fn repair_torn_tail(path: &Path) -> Result<(), SinkError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(SinkError::permanent(format!(
+                "file sink: cannot open {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let io = |what: &str, e: std::io::Error| {
+        SinkError::retryable(format!("file sink: {what} {}: {e}", path.display()))
+    };
+    let len = file.metadata().map_err(|e| io("stat", e))?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))
+            .map_err(|e| io("seek", e))?;
+        file.read_exact(&mut chunk[..n])
+            .map_err(|e| io("read", e))?;
+        if let Some(i) = memrchr_newline(&chunk[..n]) {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                truncate(&file, path, keep, len)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    // Not a single complete line: the whole file is a fragment.
+    if len > 0 {
+        truncate(&file, path, 0, len)?;
+    }
+    Ok(())
+}
+
+fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|&b| b == b'\n')
+}
+
+fn truncate(file: &File, path: &Path, keep: u64, len: u64) -> Result<(), SinkError> {
+    file.set_len(keep).map_err(|e| {
+        SinkError::retryable(format!("file sink: truncate {}: {e}", path.display()))
+    })?;
+    file.sync_all()
+        .map_err(|e| SinkError::retryable(format!("file sink: fsync {}: {e}", path.display())))?;
+    tracing::warn!(
+        path = %path.display(),
+        dropped_bytes = len - keep,
+        "file sink: cut a partial last line left by an interrupted write (its records are re-sent)"
+    );
+    Ok(())
 }
 
 impl FileSink {
@@ -327,6 +391,30 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("each line is JSON"))
             .collect()
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_before_appending() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, b"{\"a\":1}\n{\"b\":2}\n{\"c\":").expect("write");
+        let mut s = sink(dir.path(), serde_json::json!({"format": "raw"}));
+        s.write_batch(&[rec(7, r#"{"d":4}"#)]).expect("write");
+        s.flush().expect("flush");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n");
+    }
+
+    #[test]
+    fn a_file_that_is_only_a_fragment_is_emptied_and_complete_files_are_kept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, vec![b'x'; 200_000]).expect("write");
+        drop(sink(dir.path(), serde_json::json!({"format": "raw"})));
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), 0);
+        std::fs::write(&path, b"{\"a\":1}\n").expect("write");
+        drop(sink(dir.path(), serde_json::json!({"format": "raw"})));
+        assert_eq!(std::fs::read(&path).expect("read"), b"{\"a\":1}\n");
     }
 
     #[test]
