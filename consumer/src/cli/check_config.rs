@@ -130,6 +130,24 @@ pub fn run(args: CheckConfigArgs) -> Result<ExitCode> {
                 .as_ref()
                 .map_or(String::new(), |u| format!(" via {u}"))
         ),
+        SourceConfig::Kafka(k) => {
+            println!(
+                "  source      kafka {} topics {} group {} start {:?}{}",
+                k.bootstrap_servers,
+                match &k.topics {
+                    crate::config::kafka::KafkaTopics::List(l) => l.join(","),
+                    crate::config::kafka::KafkaTopics::Pattern(p) => format!("matching {p}"),
+                },
+                k.group_id,
+                k.start,
+                k.event_hubs_namespace
+                    .as_ref()
+                    .map_or(String::new(), |ns| format!(" (Event Hubs namespace {ns})"))
+            );
+            println!(
+                "  offsets     stored in the Kafka consumer group after every sink acknowledged ([checkpoint] cadence); [checkpoint] store is not used"
+            );
+        }
         SourceConfig::Wad(wad) => {
             let base = config.file.parent().unwrap_or(Path::new("."));
             println!(

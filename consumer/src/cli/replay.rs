@@ -31,7 +31,7 @@ pub struct ReplayArgs {
     /// newest event when the replay starts.
     #[arg(long, value_name = "POSITION")]
     pub until: Option<String>,
-    /// Only these partitions (repeatable; default: the configured ones).
+    /// Only these partitions (repeatable; default: the configured ones). Kafka: `<topic>/<partition>`.
     #[arg(long = "partition", value_name = "ID")]
     pub partitions: Vec<String>,
     /// Only these sinks (repeatable; default: all configured sinks).
@@ -89,7 +89,10 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         });
     }
     if let Some(cg) = &args.consumer_group {
-        config.eventhubs_mut()?.endpoint.consumer_group = cg.clone();
+        match &mut config.source {
+            crate::config::SourceConfig::Kafka(k) => k.group_id = cg.clone(),
+            _ => config.eventhubs_mut()?.endpoint.consumer_group = cg.clone(),
+        }
     }
     let req = ReplayRequest {
         from: ReplayFrom::parse(&args.from).context("--from")?,

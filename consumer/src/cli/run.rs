@@ -36,6 +36,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             env_overrides = ?config.env_overrides,
             "starting azlog-hub"
         ),
+        SourceConfig::Kafka(k) => tracing::info!(
+            config = %config.file.display(),
+            source = %k.describe(),
+            sinks = config.sinks.len(),
+            env_overrides = ?config.env_overrides,
+            "starting azlog-hub"
+        ),
         SourceConfig::Wad(wad) => tracing::info!(
             config = %config.file.display(),
             source = "wad",

@@ -8,6 +8,7 @@
 pub mod checkpoint;
 pub mod env;
 pub mod eventhubs;
+pub mod kafka;
 pub mod raw;
 pub mod secret;
 
@@ -20,6 +21,7 @@ use crate::sink_host::SinkConfig;
 
 pub use checkpoint::{CheckpointConfig, CheckpointStoreConfig};
 pub use eventhubs::EventHubsConfig;
+pub use kafka::KafkaConfig;
 pub use secret::{Secret, SecretSpec};
 
 use azlog_wad::WadConfig;
@@ -32,6 +34,8 @@ pub enum SourceConfig {
     EventHubs(EventHubsConfig),
     /// WAD tables (Azure Table storage), polled.
     Wad(WadConfig),
+    /// A Kafka endpoint (including the Event Hubs Kafka endpoint).
+    Kafka(KafkaConfig),
 }
 
 impl SourceConfig {
@@ -40,6 +44,7 @@ impl SourceConfig {
         match self {
             SourceConfig::EventHubs(_) => "eventhubs",
             SourceConfig::Wad(_) => "wad",
+            SourceConfig::Kafka(_) => "kafka",
         }
     }
 }
@@ -208,7 +213,15 @@ impl HubConfig {
     pub fn wad(&self) -> Option<&WadConfig> {
         match &self.source {
             SourceConfig::Wad(w) => Some(w),
-            SourceConfig::EventHubs(_) => None,
+            SourceConfig::EventHubs(_) | SourceConfig::Kafka(_) => None,
+        }
+    }
+
+    /// The Kafka source, when the configuration has one.
+    pub fn kafka(&self) -> Option<&KafkaConfig> {
+        match &self.source {
+            SourceConfig::Kafka(k) => Some(k),
+            _ => None,
         }
     }
 
@@ -261,28 +274,41 @@ impl HubConfig {
             .map(|p| absolute(&base, p))
             .unwrap_or_else(|| state_dir.join("dead-letter").join("dead-letter.ndjson"));
 
-        let source = match (&raw.source.eventhubs, &raw.source.wad) {
-            (Some(_), Some(_)) => {
-                let from_env = env_overrides
+        let given: Vec<&str> = [
+            raw.source.eventhubs.as_ref().map(|_| "[source.eventhubs]"),
+            raw.source.wad.as_ref().map(|_| "[source.wad]"),
+            raw.source.kafka.as_ref().map(|_| "[source.kafka]"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let source = if given.len() > 1 {
+            let from_env = raw.source.eventhubs.is_some()
+                && env_overrides
                     .iter()
                     .any(|n| n.starts_with("AZLOG_EVENTHUBS_"));
-                problems.push(format!(
-                    "two sources: [source.eventhubs]{} and [source.wad] are both given; keep one (a process runs one source)",
-                    if from_env { " (made by AZLOG_EVENTHUBS_* environment variables)" } else { "" }
-                ));
-                None
-            }
-            (Some(eh), None) => {
-                eventhubs::resolve(eh, &base, env, &mut problems).map(SourceConfig::EventHubs)
-            }
-            (None, Some(w)) => resolve_wad(w, &base, env, &mut problems).map(SourceConfig::Wad),
-            (None, None) => {
-                problems.push(
-                    "no source: add a [source.eventhubs] table (or set AZLOG_EVENTHUBS_CONNECTION_STRING) or a [source.wad] table with [[source.wad.account]]"
-                        .to_owned(),
-                );
-                None
-            }
+            problems.push(format!(
+                "two sources: {} are given{}; keep one (a process runs one source)",
+                given.join(" and "),
+                if from_env {
+                    " ([source.eventhubs] made by AZLOG_EVENTHUBS_* environment variables)"
+                } else {
+                    ""
+                }
+            ));
+            None
+        } else if let Some(eh) = &raw.source.eventhubs {
+            eventhubs::resolve(eh, &base, env, &mut problems).map(SourceConfig::EventHubs)
+        } else if let Some(w) = &raw.source.wad {
+            resolve_wad(w, &base, env, &mut problems).map(SourceConfig::Wad)
+        } else if let Some(k) = &raw.source.kafka {
+            kafka::resolve(k, &base, env, &mut problems).map(SourceConfig::Kafka)
+        } else {
+            problems.push(
+                "no source: add a [source.eventhubs] table (or set AZLOG_EVENTHUBS_CONNECTION_STRING), a [source.kafka] table or a [source.wad] table with [[source.wad.account]]"
+                    .to_owned(),
+            );
+            None
         };
         let checkpoint =
             checkpoint::resolve(&raw.checkpoint, &state_dir, &base, env, &mut problems);

@@ -47,6 +47,8 @@ pub struct RawSource {
     pub eventhubs: Option<RawEventHubs>,
     /// `[source.wad]` (read by `crate::source::wad::load_wad_config`).
     pub wad: Option<toml::Value>,
+    /// `[source.kafka]` (validated by `super::kafka::resolve`).
+    pub kafka: Option<toml::Value>,
 }
 
 /// `partitions = "all"` or a list of ids.

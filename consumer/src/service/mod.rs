@@ -27,6 +27,12 @@ pub async fn run(config: &HubConfig, mut stop: watch::Receiver<bool>) -> Result<
     let eh = match &config.source {
         SourceConfig::EventHubs(eh) => eh,
         SourceConfig::Wad(wad) => return crate::source::wad::run_wad(config, wad, stop).await,
+        #[cfg(feature = "kafka")]
+        SourceConfig::Kafka(k) => return crate::source::kafka::run_kafka(config, k, stop).await,
+        #[cfg(not(feature = "kafka"))]
+        SourceConfig::Kafka(_) => {
+            anyhow::bail!("[source.kafka]: this azlog-hub was built without the `kafka` feature")
+        }
     };
     let Some(source) = assemble::eventhubs_source(eh, None, &mut stop).await? else {
         return Ok(RunSummary::stopped());
@@ -150,6 +156,24 @@ pub async fn replay(
     req: &ReplayRequest,
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
+    #[cfg(feature = "kafka")]
+    if let Some(k) = config.kafka() {
+        use crate::source::kafka::{checkpoint_key, KafkaMode, KafkaSource};
+        let source =
+            KafkaSource::new(k, KafkaMode::Assign).map_err(|e| anyhow::anyhow!(e.message))?;
+        let offsets: Arc<dyn crate::checkpoint::CheckpointStore> = source.offsets();
+        let default_start = match k.start {
+            crate::config::kafka::KafkaStart::Earliest => StartFrom::Earliest,
+            crate::config::kafka::KafkaStart::Latest => StartFrom::Latest,
+        };
+        let target = ReplayTarget {
+            store: offsets,
+            key: checkpoint_key(k),
+            partitions: None,
+            default_start,
+        };
+        return replay_into(config, Arc::new(source), req, target, stop).await;
+    }
     let Some(source) =
         assemble::eventhubs_source(config.eventhubs_for("replay")?, Some(3), &mut stop).await?
     else {
@@ -158,17 +182,50 @@ pub async fn replay(
     replay_with_source(config, Arc::new(source), req, stop).await
 }
 
+/// Where a replay keeps its checkpoints and what it reads by default.
+pub struct ReplayTarget {
+    /// Checkpoint store (read for `--from checkpoint`, written with `--commit`).
+    pub store: Arc<dyn crate::checkpoint::CheckpointStore>,
+    /// Its key.
+    pub key: crate::checkpoint::CheckpointKey,
+    /// Partitions read without `--partition` (`None`: all).
+    pub partitions: Option<Vec<String>>,
+    /// Start of a partition without a checkpoint.
+    pub default_start: StartFrom,
+}
+
 /// `replay` with a given source.
 pub async fn replay_with_source(
     config: &HubConfig,
     source: Arc<dyn Source>,
     req: &ReplayRequest,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
     let eh = config.eventhubs_for("replay")?;
+    let target = ReplayTarget {
+        store: assemble::checkpoint_store(&config.checkpoint).await?,
+        key: assemble::checkpoint_key(eh),
+        partitions: eh.partitions.clone(),
+        default_start: eh.start.clone(),
+    };
+    replay_into(config, source, req, target, stop).await
+}
+
+/// `replay` with a given source and checkpoint target.
+pub async fn replay_into(
+    config: &HubConfig,
+    source: Arc<dyn Source>,
+    req: &ReplayRequest,
+    target: ReplayTarget,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let ReplayTarget {
+        store,
+        key,
+        partitions,
+        default_start,
+    } = target;
     let sink_configs = select_sinks(config, req.sinks.as_deref())?;
-    let store = assemble::checkpoint_store(&config.checkpoint).await?;
-    let key = assemble::checkpoint_key(eh);
     let registry = assemble::plugins(&config.plugin_dir)?;
     let mapper =
         Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
@@ -195,8 +252,8 @@ pub async fn replay_with_source(
     let opts = RunOptions {
         settings: config.pipeline.clone(),
         envelope: config.envelope.clone(),
-        partitions: req.partitions.clone().or_else(|| eh.partitions.clone()),
-        default_start: eh.start.clone(),
+        partitions: req.partitions.clone().or(partitions),
+        default_start,
         start_override,
         resume_from,
         checkpoints: req.commit.then(|| CheckpointTarget {

@@ -5,8 +5,11 @@
 //! [`StartFrom`] position. Implementations:
 //!
 //! * [`eventhubs::EventHubsSource`] — Azure Event Hubs over AMQP (official SDK);
+//! * `kafka::KafkaSource` — any Kafka endpoint (feature `kafka`, on by default);
 //! * [`memory::MemorySource`] — in-process partitions, for tests, with fault injection.
 pub mod eventhubs;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod memory;
 pub mod position;
 pub mod wad;

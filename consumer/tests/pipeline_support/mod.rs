@@ -116,7 +116,7 @@ pub fn envelope(records: &[String]) -> String {
 /// `extra` is appended (e.g. `[checkpoint]` overrides).
 pub fn write_config(dir: &Path, plugin_dir: &Path, sinks: &str, extra: &str) -> PathBuf {
     // One source per configuration: `extra` with a [source.wad] replaces the Event Hubs one.
-    let eventhubs = if extra.contains("[source.wad]") {
+    let eventhubs = if extra.contains("[source.wad]") || extra.contains("[source.kafka]") {
         ""
     } else {
         "[source.eventhubs]\nconnection_string = \"Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs\"\nstart_position = \"earliest\"\n"

@@ -1,0 +1,167 @@
+//! Shared helpers of the Kafka source tests: the tansu broker the test scripts start
+//! (scripts/kafka-start.sh, `AZLOG_KAFKA_BROKERS`), private brokers started with
+//! `AZLOG_TANSU_BIN`, unique topic/group names, topic creation and producers.
+//!
+//! tansu quirks (docs/testing.md, infra.md §1.3) are handled here, in test settings only: a
+//! short `session.timeout.ms` (group joins otherwise take ~23 s) and, where exact offsets
+//! matter, one record per produce request.
+#![allow(dead_code)]
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// The shared broker (`AZLOG_KAFKA_BROKERS`, default 127.0.0.1:19092); panics with what to run
+/// when it is down.
+pub fn brokers() -> String {
+    let b = std::env::var("AZLOG_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+    let first = b.split(',').next().unwrap_or_default().to_owned();
+    let addr: std::net::SocketAddr = first.parse().expect("AZLOG_KAFKA_BROKERS host:port");
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok(),
+        "the Kafka test broker is not running on {b}: run scripts/kafka-start.sh (or scripts/setup-test-env.sh)"
+    );
+    b
+}
+
+/// The tansu binary (`AZLOG_TANSU_BIN`, default .tools/kafka/bin/tansu).
+pub fn tansu_bin() -> PathBuf {
+    std::env::var("AZLOG_TANSU_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.tools/kafka/bin/tansu"
+            ))
+        })
+}
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Waits until something listens on `port`.
+pub fn wait_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+            .is_ok()
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A private tansu broker (memory storage) on `port`, advertising `advertised`; killed on drop.
+pub struct Tansu {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Tansu {
+    pub fn start(port: u16, advertised: u16, log: &Path) -> Tansu {
+        let log = std::fs::File::create(log).expect("tansu log");
+        let child = Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu (AZLOG_TANSU_BIN; scripts/kafka-start.sh installs it)");
+        assert!(
+            wait_port(port, Duration::from_secs(10)),
+            "tansu did not listen on {port}"
+        );
+        Tansu { child, port }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Client settings for `brokers` plus `extra` (key, value) pairs.
+pub fn client(brokers: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = config.create().expect("admin client");
+    let res = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create_topics");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+    }
+}
+
+/// A producer that sends one record per request (`linger.ms=0`, awaited sends).
+pub fn producer(config: &ClientConfig) -> FutureProducer {
+    let mut c = config.clone();
+    c.set("linger.ms", "0").set("acks", "all");
+    c.create().expect("producer")
+}
+
+/// Sends one record and waits for its offset.
+pub async fn send(
+    p: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    payload: &[u8],
+    timestamp_ms: Option<i64>,
+) -> i64 {
+    let mut rec: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic)
+        .partition(partition)
+        .payload(payload);
+    if let Some(ts) = timestamp_ms {
+        rec = rec.timestamp(ts);
+    }
+    let d = p
+        .send(rec, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|(e, _)| panic!("produce to {topic}/{partition}: {e}"));
+    d.offset
+}
+
+/// `[source.kafka]` for `topic`/`group` with test settings (short session timeout for tansu).
+pub fn source_section(brokers: &str, topic: &str, group: &str) -> String {
+    format!(
+        "[source.kafka]\nbootstrap_servers = \"{brokers}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\nstart_position = \"earliest\"\nrebalance_drain_timeout_ms = 5000\n[source.kafka.properties]\n\"session.timeout.ms\" = 3000\n\"heartbeat.interval.ms\" = 500\n"
+    )
+}
