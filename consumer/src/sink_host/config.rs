@@ -25,8 +25,9 @@ use serde_json::{Map, Value as Json};
 
 use super::host::HostError;
 
-/// One `[[sink]]` table.
-#[derive(Clone, Debug, Deserialize)]
+/// One `[[sink]]` table. Its `Debug` shows plugin settings whose names suggest a secret
+/// (token, password, key, secret, connection string, SAS) as `"<redacted>"`.
+#[derive(Clone, Deserialize)]
 pub struct SinkConfig {
     /// Unique sink name.
     pub name: String,
@@ -44,6 +45,51 @@ pub struct SinkConfig {
     /// Every other key: the plugin's own settings, passed to the plugin's `open` as JSON.
     #[serde(flatten)]
     pub settings: Map<String, Json>,
+}
+
+impl std::fmt::Debug for SinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings: Map<String, Json> = self
+            .settings
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_setting(k) {
+                    Json::String("<redacted>".into())
+                } else {
+                    v.clone()
+                };
+                (k.clone(), shown)
+            })
+            .collect();
+        f.debug_struct("SinkConfig")
+            .field("name", &self.name)
+            .field("plugin", &self.plugin)
+            .field("filter", &self.filter)
+            .field("batch", &self.batch)
+            .field("retry", &self.retry)
+            .field("settings", &settings)
+            .finish()
+    }
+}
+
+/// True for a plugin setting that holds a secret value (not the name of a variable or file that
+/// holds one: `token_env`, `password_file` … stay visible).
+fn is_secret_setting(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    if k.ends_with("_env") || k.ends_with("_file") || k.ends_with("_path") {
+        return false;
+    }
+    [
+        "token",
+        "password",
+        "secret",
+        "key",
+        "connection_string",
+        "sas",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        && !matches!(k.as_str(), "key_field" | "partition_key" | "key_from")
 }
 
 /// Record filter of a sink. Empty lists match everything.
@@ -177,6 +223,31 @@ impl SinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_redacts_secret_settings_but_not_where_they_come_from() {
+        let file: SinksFile = toml::from_str(
+            r#"
+            [[sink]]
+            name = "splunk"
+            plugin = "splunk-hec"
+            url = "https://hec.example:8088"
+            token = "11111111-2222-3333-4444-555555555555"
+            token_env = "SPLUNK_HEC_TOKEN"
+            sasl_password = "Endpoint=sb://ns/;SharedAccessKey=abc="
+            tls_key_file = "/etc/key.pem"
+            "#,
+        )
+        .expect("parse");
+        let shown = format!("{:?}", file.sink[0]);
+        assert!(!shown.contains("11111111"), "{shown}");
+        assert!(!shown.contains("SharedAccessKey=abc"), "{shown}");
+        assert!(shown.contains("SPLUNK_HEC_TOKEN"), "{shown}");
+        assert!(shown.contains("/etc/key.pem"), "{shown}");
+        assert!(shown.contains("https://hec.example:8088"), "{shown}");
+        // The plugin still receives the real value.
+        assert!(file.sink[0].settings_json().contains("11111111"));
+    }
 
     #[test]
     fn parses_sink_tables_with_plugin_settings_as_json() {
