@@ -5,6 +5,7 @@
 //! - [`schema`]: loads and checks the schema tables (`schemas/*.toml`, see docs/schema-tables.md)
 //!   and compiles them into a plan.
 //! - [`convert`]: the value conversions the tables name (timestamps, IPs, resource ids, ...).
+//! - [`extract`]: the tables' `extract` regexes, with a direct matcher for simple ones.
 //! - [`winxml`]: Windows event XML (`<Event>`) into a tree the tables can address with `$xml`.
 //! - [`mapper`]: runs the plan over one raw record and builds the canonical [`Record`].
 //! - [`deadletter`]: the dead-letter store (NDJSON, reason + position + raw bytes).
@@ -13,6 +14,7 @@ pub use azlog_plugin_api::{Field, Position, Record, Value};
 pub mod convert;
 pub mod deadletter;
 pub mod envelope;
+pub mod extract;
 pub mod mapper;
 pub mod path;
 pub mod schema;

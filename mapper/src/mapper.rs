@@ -14,6 +14,7 @@ use azlog_plugin_api::{Field, Position, Record, Value};
 
 use crate::convert;
 use crate::convert::resource::{split_resource_id, ResourceParts};
+use crate::extract::Extractor;
 use crate::path::Node;
 use crate::schema::plan::{
     Cond, EmbedKind, FamilyPlan, FieldPlan, PathPlan, Plan, Slot, Source, Step, Target, Test,
@@ -437,9 +438,8 @@ fn eval_timestamp(doc: &Doc<'_, '_, '_>, f: &FieldPlan, raw: &mut Option<String>
     None
 }
 
-fn extract<'s>(re: &regex::Regex, text: &'s str) -> Option<&'s str> {
-    let caps = re.captures(text)?;
-    caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str())
+fn extract<'s>(re: &Extractor, text: &'s str) -> Option<&'s str> {
+    re.find(text)
 }
 
 fn eval_field(doc: &Doc<'_, '_, '_>, f: &FieldPlan) -> Option<Value> {

@@ -4,9 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
+use crate::extract::Extractor;
 use abi_stable::std_types::{RString, RVec};
 use azlog_plugin_api::Value;
-use regex::Regex;
 use toml::Spanned;
 
 use super::error::{Issue, LineIndex, SchemaError};
@@ -726,7 +726,7 @@ fn compile_field(c: &mut Compiler, p: &Parsed, f: &FieldSpec, line: usize) -> Op
                 c.issue(p, p.line(re.span()), "`extract` needs `from`");
                 ok = false;
             }
-            match Regex::new(re.get_ref()) {
+            match Extractor::new(re.get_ref()) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     c.issue(p, p.line(re.span()), format!("bad `extract` regex: {e}"));

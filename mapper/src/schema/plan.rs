@@ -2,8 +2,8 @@
 //! `extends` resolved, families in detection order. Built by [`super::load`].
 use std::collections::HashMap;
 
+use crate::extract::Extractor;
 use azlog_plugin_api::Value;
-use regex::Regex;
 
 use crate::convert::Conversion;
 use crate::path::Seg;
@@ -232,7 +232,7 @@ pub struct FieldPlan {
     /// Where the value comes from.
     pub source: Source,
     /// Regex applied to the source text before the conversion.
-    pub extract: Option<Regex>,
+    pub extract: Option<Extractor>,
     /// Conversion.
     pub convert: Conversion,
     /// Value map.

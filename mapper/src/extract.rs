@@ -1,0 +1,679 @@
+//! `extract` regexes of the tables, with a small direct matcher for the simple shapes most of
+//! them have.
+//!
+//! A field's `extract` takes capture group 1 of the first match (else the whole match). The
+//! `regex` crate finds a match with its DFAs and then runs a capture engine over it; for the
+//! short texts of the tables (Azure Firewall `msg`, NSG flow tuples, Windows paths) that second
+//! step costs several thousand instructions per call. Patterns that are a plain sequence of
+//! literals, classes (`\S \s \d \w \D \W . [...]`) with quantifiers (`+ * ? +? *? ??`), at most
+//! one capture group, `(?:...){n}` repetitions, `^`/`$` and a final `(?:[...]|$)` are compiled
+//! to a backtracking matcher with the same leftmost-first semantics ([`Simple`]). It only runs
+//! on ASCII text (where Unicode `\s \d \w` are their ASCII sets) within a step budget; any other
+//! text, pattern or an exhausted budget takes the regex, so results are always the regex's.
+use regex::Regex;
+
+/// Steps (item attempts) the direct matcher may take before it hands over to the regex.
+const STEP_BUDGET: u32 = 4_000;
+
+/// Most items a direct pattern may have (after expanding `{n}`).
+const MAX_ITEMS: usize = 48;
+
+/// A compiled `extract` pattern.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    re: Regex,
+    simple: Option<Simple>,
+}
+
+impl Extractor {
+    /// Compiles `pattern` (errors are the regex crate's).
+    pub fn new(pattern: &str) -> Result<Extractor, regex::Error> {
+        let re = Regex::new(pattern)?;
+        let simple = Simple::parse(pattern);
+        Ok(Extractor { re, simple })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        self.re.as_str()
+    }
+
+    /// Whether the direct matcher handles this pattern (on ASCII text).
+    pub fn is_direct(&self) -> bool {
+        self.simple.is_some()
+    }
+
+    /// Capture group 1 of the first match, else the whole match.
+    pub fn find<'s>(&self, text: &'s str) -> Option<&'s str> {
+        if let Some(simple) = &self.simple {
+            if text.is_ascii() {
+                match simple.find(text.as_bytes()) {
+                    Outcome::Match(s, e) => return text.get(s..e),
+                    Outcome::NoMatch => return None,
+                    Outcome::GiveUp => {}
+                }
+            }
+        }
+        self.find_regex(text)
+    }
+
+    /// [`Extractor::find`] by the regex crate only.
+    pub fn find_regex<'s>(&self, text: &'s str) -> Option<&'s str> {
+        let caps = self.re.captures(text)?;
+        caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str())
+    }
+}
+
+/// A set of ASCII bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Set([u64; 2]);
+
+impl Set {
+    const EMPTY: Set = Set([0, 0]);
+
+    fn with(mut self, b: u8) -> Set {
+        if b < 128 {
+            self.0[usize::from(b >> 6)] |= 1u64 << (b & 63);
+        }
+        self
+    }
+
+    fn range(mut self, lo: u8, hi: u8) -> Set {
+        for b in lo..=hi {
+            self = self.with(b);
+        }
+        self
+    }
+
+    fn union(self, o: Set) -> Set {
+        Set([self.0[0] | o.0[0], self.0[1] | o.0[1]])
+    }
+
+    fn not(self) -> Set {
+        Set([!self.0[0], !self.0[1]])
+    }
+
+    #[inline]
+    fn has(self, b: u8) -> bool {
+        b < 128 && self.0[usize::from(b >> 6)] & (1u64 << (b & 63)) != 0
+    }
+
+    /// Unicode `\s` restricted to ASCII.
+    fn space() -> Set {
+        Set::EMPTY.range(b'\t', b'\r').with(b' ')
+    }
+
+    fn digit() -> Set {
+        Set::EMPTY.range(b'0', b'9')
+    }
+
+    /// Unicode `\w` restricted to ASCII.
+    fn word() -> Set {
+        Set::digit().range(b'a', b'z').range(b'A', b'Z').with(b'_')
+    }
+}
+
+/// One element of the sequence: a byte class repeated `min..=max` times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Item {
+    set: Set,
+    min: u32,
+    max: u32,
+    greedy: bool,
+    /// `(?:[set]|$)`: one byte of `set`, or the end of the text.
+    or_end: bool,
+}
+
+/// A pattern of the simple shape (see the module docs).
+#[derive(Debug, Clone)]
+struct Simple {
+    start: bool,
+    end: bool,
+    items: Vec<Item>,
+    /// Item range `[from, to)` of capture group 1.
+    group: Option<(usize, usize)>,
+    /// Literal bytes every match starts with (the leading items of exactly one byte).
+    prefix: Vec<u8>,
+    /// Searcher for `prefix` (when not empty).
+    finder: memchr::memmem::Finder<'static>,
+}
+
+enum Outcome {
+    Match(usize, usize),
+    NoMatch,
+    GiveUp,
+}
+
+impl Simple {
+    /// The direct form of `pattern`, when it has the simple shape.
+    fn parse(pattern: &str) -> Option<Simple> {
+        let mut p = Parser {
+            b: pattern.as_bytes(),
+            i: 0,
+        };
+        let start = p.eat(b'^');
+        let mut items = Vec::new();
+        let mut group = None;
+        let mut end = false;
+        while let Some(&c) = p.b.get(p.i) {
+            match c {
+                b'$' => {
+                    p.i += 1;
+                    end = true;
+                    if p.i != p.b.len() {
+                        return None;
+                    }
+                }
+                b'(' => {
+                    p.i += 1;
+                    if p.b.get(p.i..p.i + 2) == Some(b"?:") {
+                        p.i += 2;
+                        if p.b.get(p.i) == Some(&b'[') {
+                            // `(?:[...]|$)` as the last element.
+                            let save = p.i;
+                            let set = p.class()?;
+                            if p.b.get(p.i..) == Some(b"|$)") {
+                                items.push(Item {
+                                    set,
+                                    min: 1,
+                                    max: 1,
+                                    greedy: true,
+                                    or_end: true,
+                                });
+                                p.i += 3;
+                                if p.i != p.b.len() {
+                                    return None;
+                                }
+                                continue;
+                            }
+                            p.i = save;
+                        }
+                        // `(?:seq){n}`: the sequence n times.
+                        let inner = p.sequence()?;
+                        if !p.eat(b')') || !p.eat(b'{') {
+                            return None;
+                        }
+                        let n = p.number()?;
+                        if !p.eat(b'}') || n == 0 || n > 16 {
+                            return None;
+                        }
+                        for _ in 0..n {
+                            items.extend(inner.iter().cloned());
+                        }
+                    } else {
+                        if group.is_some() || p.b.get(p.i) == Some(&b'?') {
+                            return None;
+                        }
+                        let from = items.len();
+                        items.extend(p.sequence()?);
+                        if !p.eat(b')') {
+                            return None;
+                        }
+                        if matches!(p.b.get(p.i), Some(b'*' | b'+' | b'?' | b'{')) {
+                            return None;
+                        }
+                        group = Some((from, items.len()));
+                    }
+                }
+                _ => items.push(p.item()?),
+            }
+        }
+        if items.is_empty() || items.len() >= MAX_ITEMS {
+            return None;
+        }
+        let prefix: Vec<u8> = items
+            .iter()
+            .take_while(|it| it.min == 1 && it.max == 1 && !it.or_end)
+            .map_while(|it| single(it.set))
+            .collect();
+        let finder = memchr::memmem::Finder::new(&prefix).into_owned();
+        Some(Simple {
+            start,
+            end,
+            items,
+            group,
+            prefix,
+            finder,
+        })
+    }
+
+    fn find(&self, text: &[u8]) -> Outcome {
+        let mut m = Matcher {
+            s: self,
+            text,
+            pos: [0; MAX_ITEMS + 1],
+            steps: 0,
+        };
+        let last = if self.start { 0 } else { text.len() };
+        let mut from = 0;
+        while from <= last {
+            let at = if self.prefix.is_empty() || self.start {
+                from
+            } else {
+                match text.get(from..).and_then(|t| self.finder.find(t)) {
+                    Some(o) => from + o,
+                    None => return Outcome::NoMatch,
+                }
+            };
+            match m.run(0, at) {
+                Some(end) => {
+                    let (s, e) = match self.group {
+                        Some((g0, g1)) => (m.pos[g0], m.pos[g1]),
+                        None => (at, end),
+                    };
+                    return Outcome::Match(s, e);
+                }
+                None if m.steps > STEP_BUDGET => return Outcome::GiveUp,
+                None => {}
+            }
+            from = at + 1;
+        }
+        Outcome::NoMatch
+    }
+}
+
+/// The byte of a one-byte set.
+fn single(set: Set) -> Option<u8> {
+    let n = set.0[0].count_ones() + set.0[1].count_ones();
+    (n == 1).then(|| (0u8..128).find(|&b| set.has(b))).flatten()
+}
+
+struct Matcher<'m> {
+    s: &'m Simple,
+    text: &'m [u8],
+    /// Where each item started on the current path (index `items.len()`: the end).
+    pos: [usize; MAX_ITEMS + 1],
+    steps: u32,
+}
+
+impl Matcher<'_> {
+    /// Matches items `i..` at `at`; the end of the match.
+    fn run(&mut self, i: usize, at: usize) -> Option<usize> {
+        self.steps += 1;
+        if self.steps > STEP_BUDGET {
+            return None;
+        }
+        if let Some(p) = self.pos.get_mut(i) {
+            *p = at;
+        }
+        let Some(item) = self.s.items.get(i) else {
+            return (!self.s.end || at == self.text.len()).then_some(at);
+        };
+        if item.or_end {
+            return match self.text.get(at) {
+                Some(&b) if item.set.has(b) => self.run(i + 1, at + 1),
+                Some(_) => None,
+                None => self.run(i + 1, at),
+            };
+        }
+        // The longest run the item can take here.
+        let rest = self.text.get(at..)?;
+        let cap = usize::try_from(item.max).unwrap_or(usize::MAX);
+        let n = rest
+            .iter()
+            .take(cap)
+            .take_while(|&&b| item.set.has(b))
+            .count();
+        let min = usize::try_from(item.min).unwrap_or(usize::MAX);
+        if n < min {
+            return None;
+        }
+        if item.greedy {
+            for k in (min..=n).rev() {
+                if let Some(e) = self.run(i + 1, at + k) {
+                    return Some(e);
+                }
+                if self.steps > STEP_BUDGET {
+                    return None;
+                }
+            }
+        } else {
+            for k in min..=n {
+                if let Some(e) = self.run(i + 1, at + k) {
+                    return Some(e);
+                }
+                if self.steps > STEP_BUDGET {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+struct Parser<'p> {
+    b: &'p [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn eat(&mut self, c: u8) -> bool {
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn number(&mut self) -> Option<u32> {
+        let start = self.i;
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        std::str::from_utf8(self.b.get(start..self.i)?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// Items up to (not including) `)` or the end.
+    fn sequence(&mut self) -> Option<Vec<Item>> {
+        let mut out = Vec::new();
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b')' {
+                break;
+            }
+            out.push(self.item()?);
+        }
+        Some(out)
+    }
+
+    /// One atom with its quantifier.
+    fn item(&mut self) -> Option<Item> {
+        let set = self.atom()?;
+        let (min, max) = match self.b.get(self.i) {
+            Some(b'+') => (1, u32::MAX),
+            Some(b'*') => (0, u32::MAX),
+            Some(b'?') => (0, 1),
+            Some(b'{') => return None,
+            _ => {
+                return Some(Item {
+                    set,
+                    min: 1,
+                    max: 1,
+                    greedy: true,
+                    or_end: false,
+                })
+            }
+        };
+        self.i += 1;
+        let greedy = !self.eat(b'?');
+        if matches!(self.b.get(self.i), Some(b'+' | b'*' | b'?' | b'{')) {
+            return None;
+        }
+        Some(Item {
+            set,
+            min,
+            max,
+            greedy,
+            or_end: false,
+        })
+    }
+
+    /// A literal, escape, `.` or bracket class.
+    fn atom(&mut self) -> Option<Set> {
+        let c = *self.b.get(self.i)?;
+        match c {
+            b'\\' => {
+                self.i += 1;
+                let e = *self.b.get(self.i)?;
+                self.i += 1;
+                escape(e)
+            }
+            b'.' => {
+                self.i += 1;
+                Some(Set::EMPTY.with(b'\n').not())
+            }
+            b'[' => self.class(),
+            b'(' | b')' | b'|' | b'^' | b'$' | b'*' | b'+' | b'?' | b'{' | b'}' | b']' => None,
+            c if c.is_ascii_graphic() || c == b' ' => {
+                self.i += 1;
+                Some(Set::EMPTY.with(c))
+            }
+            _ => None,
+        }
+    }
+
+    /// `[...]` / `[^...]` of literals, escapes and `a-z` ranges.
+    fn class(&mut self) -> Option<Set> {
+        if !self.eat(b'[') {
+            return None;
+        }
+        let negated = self.eat(b'^');
+        let mut set = Set::EMPTY;
+        let mut first = true;
+        loop {
+            let c = *self.b.get(self.i)?;
+            if c == b']' && !first {
+                self.i += 1;
+                break;
+            }
+            first = false;
+            self.i += 1;
+            let lo = match c {
+                b'\\' => {
+                    let e = *self.b.get(self.i)?;
+                    self.i += 1;
+                    let s = escape(e)?;
+                    match single(s) {
+                        Some(b) => b,
+                        None => {
+                            set = set.union(s);
+                            continue;
+                        }
+                    }
+                }
+                b'[' | b'&' | b'~' | b'-' => return None,
+                c if c.is_ascii_graphic() || c == b' ' => c,
+                _ => return None,
+            };
+            if self.b.get(self.i) == Some(&b'-') && self.b.get(self.i + 1) != Some(&b']') {
+                let hi = *self.b.get(self.i + 1)?;
+                if !hi.is_ascii_alphanumeric() || !lo.is_ascii_alphanumeric() || hi < lo {
+                    return None;
+                }
+                self.i += 2;
+                set = set.range(lo, hi);
+            } else {
+                set = set.with(lo);
+            }
+        }
+        Some(if negated { set.not() } else { set })
+    }
+}
+
+/// The set of `\e`, for the escapes the direct matcher knows.
+fn escape(e: u8) -> Option<Set> {
+    Some(match e {
+        b'S' => Set::space().not(),
+        b's' => Set::space(),
+        b'd' => Set::digit(),
+        b'D' => Set::digit().not(),
+        b'w' => Set::word(),
+        b'W' => Set::word().not(),
+        b't' => Set::EMPTY.with(b'\t'),
+        b'n' => Set::EMPTY.with(b'\n'),
+        b'r' => Set::EMPTY.with(b'\r'),
+        // `\<` and `\>` are word-boundary assertions.
+        b'<' | b'>' => return None,
+        c if c.is_ascii_punctuation() => Set::EMPTY.with(c),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `extract` pattern of the built-in tables.
+    fn table_patterns() -> Vec<String> {
+        let mut out = Vec::new();
+        for (_, text) in crate::schema::builtin::BUILTIN_TABLES {
+            let Ok(doc) = text.parse::<toml::Table>() else {
+                continue;
+            };
+            if let Some(toml::Value::Array(fields)) = doc.get("field") {
+                for f in fields {
+                    if let Some(toml::Value::String(re)) = f.get("extract") {
+                        out.push(re.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    const TEXTS: &[&str] = &[
+        "TCP request from 10.0.2.4:51990 to 13.69.65.17:443. Action: Allow. Rule Collection: rc1. Rule: r1",
+        "HTTPS request from 10.1.0.5:55640 to www.contoso.com:443. Action: Deny. No rule matched. Proceeding with default action",
+        "TCP request from 52.1.2.3:50000 to 20.1.1.1:3389 was DNAT'ed to 10.0.0.4:3389",
+        "HTTP request from 10.0.0.4:12345 to bad.example:80. Action: Alert. ThreatIntel: Bot Networks",
+        "HTTP request from 10.0.0.4:12345 to bad.example:80. Action: Alert. ThreatIntel: Bot Networks.  ",
+        "DNS Request: 10.0.0.4:53211 - 15676 AAAA IN www.microsoft.com. udp 36 false 512 NOERROR qr,rd,ra 89 0.000076s",
+        "DNS Request: 10.0.0.4:53211 - 15676 A IN x. udp 36 false 512 NXDOMAIN qr 1 0.1s",
+        "UDP request from [2001:db8::1]:53 to [2001:db8::2]:53",
+        "ICMP request from 10.0.0.1:0 to 10.0.0.2:0. Action: Deny",
+        "request from a:1 to b:2",
+        " to x:1",
+        "to x:1.",
+        "Rule: ",
+        "Rule: .",
+        "Rule Collection: a.b. Rule: c.d.",
+        "1542039285,10.0.0.4,13.67.143.118,44931,443,T,O,A",
+        "1542039285,10.0.0.4,13.67.143.118,44931,443,T,O,A,B,1,66,1,66",
+        ",,,,,,,,,",
+        "C:\\Windows\\System32\\svchost.exe",
+        "svchost.exe",
+        "C:\\dir\\",
+        "\\",
+        "404",
+        " 200 ",
+        "200.0",
+        "2000",
+        "tcp",
+        "HTTPS",
+        "",
+        " ",
+        "\t\r\n",
+        "a\nb Rule: x\ny",
+        "Action: \u{e9}t\u{e9}",
+        "request from h\u{f6}st:1 to x:2 ",
+    ];
+
+    #[test]
+    fn direct_matcher_agrees_with_the_regex() {
+        let mut extra: Vec<String> = TEXTS.iter().map(|s| (*s).to_owned()).collect();
+        // Every prefix and suffix of the longer texts, so partial matches are exercised.
+        for t in TEXTS.iter().filter(|t| t.is_ascii()) {
+            for k in 0..t.len() {
+                extra.push(t[..k].to_owned());
+                extra.push(t[k..].to_owned());
+            }
+        }
+        let mut direct = 0;
+        for p in table_patterns()
+            .iter()
+            .map(String::as_str)
+            .chain(EXTRA_PATTERNS.iter().copied())
+        {
+            let x = Extractor::new(p).expect("pattern compiles");
+            direct += usize::from(x.is_direct());
+            for t in &extra {
+                assert_eq!(x.find(t), x.find_regex(t), "pattern {p:?} on {t:?}");
+            }
+        }
+        assert!(
+            direct >= 20,
+            "only {direct} patterns take the direct matcher"
+        );
+    }
+
+    const EXTRA_PATTERNS: &[&str] = &[
+        r"a+?b",
+        r"(\d*)",
+        r"x?",
+        r"([^,]*),$",
+        r"(\w+)\s*$",
+        r"^\s*(\S+?)\.?\s*$",
+        r"[a-f0-9]+",
+        r"(?:a|b)",
+        r"[\d.]+",
+    ];
+
+    #[test]
+    fn direct_matcher_agrees_on_random_texts() {
+        // Texts drawn from the bytes the patterns care about (deterministic xorshift).
+        const ALPHABET: &[u8] = b"aZ_09:.,- \t\n\\'$TCPrequestfromtoAction:RuleDNSd";
+        let pieces = [
+            "request from ",
+            " to ",
+            "Action: ",
+            "Rule: ",
+            "Rule Collection: ",
+            "DNAT'ed to ",
+            "DNS Request: ",
+            "ThreatIntel: ",
+            "No rule matched",
+            " - ",
+            "1.2.3.4:80",
+            ",",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let patterns: Vec<Extractor> = table_patterns()
+            .iter()
+            .map(String::as_str)
+            .chain(EXTRA_PATTERNS.iter().copied())
+            .map(|p| Extractor::new(p).expect("pattern compiles"))
+            .collect();
+        for _ in 0..3000 {
+            let mut t = String::new();
+            for _ in 0..(next() % 24) {
+                if next() % 3 == 0 {
+                    t.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+                } else {
+                    t.push(char::from(
+                        ALPHABET[(next() % ALPHABET.len() as u64) as usize],
+                    ));
+                }
+            }
+            for x in &patterns {
+                assert_eq!(
+                    x.find(&t),
+                    x.find_regex(&t),
+                    "pattern {:?} on {t:?}",
+                    x.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        assert!(Simple::parse(r"Action: (\w+)").is_some());
+        assert!(Simple::parse(r" to (\S+):\d+(?:[.\s]|$)").is_some());
+        assert!(Simple::parse(r"^(?:[^,]*,){3}([^,]*),").is_some());
+        assert!(Simple::parse(r"^(TCP|UDP) x").is_none());
+        assert!(Simple::parse(r"^(?i)(tcp)$").is_none());
+        assert!(Simple::parse(r"(a)(b)").is_none());
+        assert!(Simple::parse(r"a{2}").is_none());
+        let s = Simple::parse(r"DNAT'ed to (\S+):\d+").expect("simple");
+        assert_eq!(s.prefix, b"DNAT'ed to ".to_vec());
+    }
+
+    #[test]
+    fn budget_hands_over_to_the_regex() {
+        let x = Extractor::new(r"(\S+):(?:\S+ ){10}x").expect("compiles");
+        let t = "a:".to_owned() + &"b ".repeat(40) + "y";
+        assert_eq!(x.find(&t), x.find_regex(&t));
+        let x = Extractor::new(r"^(\S*)(\S*)(\S*)z").expect("compiles");
+        let t = "a".repeat(300);
+        assert_eq!(x.find(&t), None);
+    }
+}
