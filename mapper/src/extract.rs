@@ -22,14 +22,15 @@ const MAX_ITEMS: usize = 48;
 #[derive(Debug, Clone)]
 pub struct Extractor {
     re: Regex,
-    simple: Option<Simple>,
+    /// Boxed: the plan's fields stay small (they are walked for every record).
+    simple: Option<Box<Simple>>,
 }
 
 impl Extractor {
     /// Compiles `pattern` (errors are the regex crate's).
     pub fn new(pattern: &str) -> Result<Extractor, regex::Error> {
         let re = Regex::new(pattern)?;
-        let simple = Simple::parse(pattern);
+        let simple = Simple::parse(pattern).map(Box::new);
         Ok(Extractor { re, simple })
     }
 

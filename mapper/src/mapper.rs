@@ -171,8 +171,8 @@ impl Mapper {
                 Slot::TimestampRaw => ts_raw.take().filter(|_| ts.is_none()).map(Value::from),
                 Slot::Created => input
                     .enqueued_ns
-                    .map(|enq| Value::from(convert::rfc3339(enq))),
-                Slot::Ingested => Some(Value::from(convert::rfc3339(ingested_ns))),
+                    .map(|enq| Value::from(s.created.text(enq))),
+                Slot::Ingested => Some(Value::from(s.ingested.text(ingested_ns))),
                 Slot::Family => Some(Value::from(family.name.as_str())),
                 Slot::ParseErrors => (!notes.is_empty()).then(|| {
                     Value::List(
@@ -191,7 +191,17 @@ impl Mapper {
         let mut out = Vec::with_capacity(s.payload.len() + s.fields.len());
         merge_payload(&mut s.payload, &mut s.fields, &s.ranks, &mut out);
         s.ranks.clear();
-        Record::from_fields(timestamp_ns, out, RString::from(input.json), input.position)
+        let original = RString::from(input.json);
+        if normalized(&out) {
+            // What `Record::from_fields` would check first, with a cheaper compare.
+            return Record {
+                timestamp_ns,
+                fields: RVec::from(out),
+                original,
+                position: input.position,
+            };
+        }
+        Record::from_fields(timestamp_ns, out, original, input.position)
     }
 
     /// The family that a record's tree selects.
@@ -277,6 +287,28 @@ struct Scratch {
     ranks: Vec<u8>,
     /// Dotted key being built by [`flatten`].
     key: String,
+    /// `event.created` / `event.ingested` of the previous record (records of one event or
+    /// batch share them).
+    created: TimeText,
+    ingested: TimeText,
+}
+
+/// The RFC 3339 text of the last time formatted.
+#[derive(Default)]
+struct TimeText {
+    ns: Option<i64>,
+    text: String,
+}
+
+impl TimeText {
+    /// The RFC 3339 text of `ns` (formatted only when it changed).
+    fn text(&mut self, ns: i64) -> String {
+        if self.ns != Some(ns) {
+            self.text = convert::rfc3339(ns);
+            self.ns = Some(ns);
+        }
+        self.text.clone()
+    }
 }
 
 /// Empties `v` and hands its allocation over to a vector whose element type differs only
@@ -285,6 +317,40 @@ struct Scratch {
 fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
     v.into_iter().filter_map(|_| None).collect()
+}
+
+/// Whether the fields are already as [`Record::from_fields`] leaves them: each key sorts
+/// strictly before the next and is not a prefix of it.
+fn normalized(fields: &[Field]) -> bool {
+    fields
+        .windows(2)
+        .all(|w| before_not_prefix(w[0].key.as_bytes(), w[1].key.as_bytes()))
+}
+
+/// `a < b && !b.starts_with(a)`: the first differing byte (compared 8 at a time) decides;
+/// when one is a prefix of the other, false.
+fn before_not_prefix(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
+        let (x, y) = (
+            u64::from_le_bytes(x.try_into().unwrap_or([0; 8])),
+            u64::from_le_bytes(y.try_into().unwrap_or([0; 8])),
+        );
+        if x != y {
+            // The lowest differing byte is the first one in the text.
+            let shift = (x ^ y).trailing_zeros() / 8 * 8;
+            return ((x >> shift) as u8) < ((y >> shift) as u8);
+        }
+    }
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        if x != y {
+            return x < y;
+        }
+    }
+    false
 }
 
 /// Sorts one run by key, stably (equal keys keep push order).

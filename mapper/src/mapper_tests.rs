@@ -577,3 +577,60 @@ when = [{ path = "EventID", not_equals = ["4624"] }]
         assert_eq!(r.get_str("a.ne").is_some(), ne, "{json}");
     }
 }
+
+#[test]
+fn created_and_ingested_follow_each_record() {
+    // The texts are reused from record to record while the times stay the same.
+    let m = mapper();
+    let at = |enq: Option<i64>, ing: i64| {
+        let input = MapInput {
+            json: KV_RECORD,
+            position: Position::default(),
+            enqueued_ns: enq,
+        };
+        let r = m.map(input, ing).expect("maps");
+        (s(&r, "event.created"), s(&r, "event.ingested"))
+    };
+    let a = at(Some(1_000_000_000), 2_000_000_000);
+    assert_eq!(a, at(Some(1_000_000_000), 2_000_000_000));
+    assert_eq!(a.0.as_deref(), Some("1970-01-01T00:00:01.000Z"));
+    assert_eq!(a.1.as_deref(), Some("1970-01-01T00:00:02.000Z"));
+    let b = at(Some(3_000_000_000), 4_000_000_000);
+    assert_eq!(b.0.as_deref(), Some("1970-01-01T00:00:03.000Z"));
+    assert_eq!(b.1.as_deref(), Some("1970-01-01T00:00:04.000Z"));
+    assert_eq!(at(None, 4_000_000_000).0, None);
+}
+
+#[test]
+fn fast_key_order_check_agrees_with_str_compare() {
+    let keys = [
+        "",
+        "a",
+        "a.b",
+        "a.bc",
+        "a.c",
+        "ab",
+        "azure.keyvault.properties.id",
+        "azure.keyvault.properties.idx",
+        "azure.keyvault.properties.ie",
+        "azure.keyvault.propertiez",
+        "event.category",
+        "event.created",
+        "event.createdX",
+        "\u{e9}",
+        "z\u{e9}",
+        "0123456789abcdef",
+        "0123456789abcdeg",
+        "0123456789abcdef0",
+    ];
+    for a in keys {
+        for b in keys {
+            let want = a < b && !b.starts_with(a);
+            assert_eq!(
+                before_not_prefix(a.as_bytes(), b.as_bytes()),
+                want,
+                "{a:?} {b:?}"
+            );
+        }
+    }
+}
