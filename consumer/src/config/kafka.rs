@@ -484,6 +484,9 @@ impl KafkaConfig {
         };
         set("bootstrap.servers", &self.bootstrap_servers, false);
         set("group.id", &self.group_id, false);
+        // Stored (acknowledged) offsets reach the group within a second; a crash re-delivers
+        // at most about that much.
+        set("auto.commit.interval.ms", "1000", false);
         set(
             "auto.offset.reset",
             match self.start {

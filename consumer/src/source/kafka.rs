@@ -161,7 +161,7 @@ impl ClientContext for HubContext {
         );
         if serious && is_fatal_reason(log_message) {
             *lock(&self.shared.last_error) = Some((log_message.to_owned(), true));
-            let _ = self.shared.fatal.send(Some(log_message.to_owned()));
+            let _ = self.shared.fatal.send_replace(Some(log_message.to_owned()));
         }
         match level {
             RDKafkaLogLevel::Emerg
@@ -187,7 +187,7 @@ impl ClientContext for HubContext {
         tracing::warn!(target: "librdkafka", error = %error, reason, fatal, "Kafka client error");
         *lock(&self.shared.last_error) = Some((reason.to_owned(), fatal));
         if fatal {
-            let _ = self.shared.fatal.send(Some(reason.to_owned()));
+            let _ = self.shared.fatal.send_replace(Some(reason.to_owned()));
         }
     }
 }
@@ -248,6 +248,11 @@ impl KafkaSource {
     pub fn new(config: &KafkaConfig, mode: KafkaMode) -> Result<Self, SourceError> {
         let mut cc = ClientConfig::new();
         for (k, v, _secret) in config.client_settings() {
+            // A producer setting in librdkafka (part of Microsoft's Event Hubs list, which
+            // covers producers too); a consumer only warns about it.
+            if k == "request.timeout.ms" {
+                continue;
+            }
             cc.set(k, v);
         }
         cc.set("enable.auto.offset.store", "false");
@@ -312,7 +317,7 @@ impl KafkaSource {
             Some((r, f)) => (format!("{e} (last client error: {r})"), f),
             None => (e.to_string(), false),
         };
-        let message = format!("{}: {what}: {reason}", self.name);
+        let message = format!("{what}: {reason}");
         if fatal {
             SourceError::fatal(message)
         } else {
@@ -327,13 +332,14 @@ fn dispatch(consumer: &HubConsumer, shared: &Shared, stop: &AtomicBool) {
         let event = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "Kafka consumer error");
+                // The client error callback already logged it with its reason.
+                tracing::debug!(error = %e, "Kafka consumer error");
                 if let Some(reason) = is_fatal_kafka_error(&e) {
                     let reason = match shared.error_text() {
                         Some((r, true)) => r,
                         _ => reason,
                     };
-                    let _ = shared.fatal.send(Some(reason));
+                    let _ = shared.fatal.send_replace(Some(reason));
                 }
                 continue;
             }
@@ -402,12 +408,18 @@ impl Source for KafkaSource {
 
     async fn partitions(&self) -> Result<Vec<String>, SourceError> {
         if let Some(reason) = self.shared.fatal.borrow().clone() {
-            return Err(SourceError::fatal(format!("{}: {reason}", self.name)));
+            return Err(SourceError::fatal(reason));
         }
         let consumer = self.consumer.clone();
-        let metadata = blocking(move || consumer.fetch_metadata(None, LOOKUP_TIMEOUT))
-            .await?
-            .map_err(|e| self.error_with_context("fetching metadata", &e))?;
+        // An authentication or TLS failure ends the wait at once (it is logged by librdkafka
+        // before the metadata request times out).
+        let metadata = tokio::select! {
+            r = blocking(move || consumer.fetch_metadata(None, LOOKUP_TIMEOUT)) => r?,
+            reason = wait_fatal(self.shared.fatal.subscribe()) => {
+                return Err(SourceError::fatal(reason));
+            }
+        }
+        .map_err(|e| self.error_with_context("fetching metadata", &e))?;
         let pattern = match &self.topics {
             KafkaTopics::Pattern(p) => Some(
                 regex::Regex::new(p)
@@ -435,16 +447,14 @@ impl Source for KafkaSource {
             let missing: Vec<&String> = l.iter().filter(|t| !found.contains(*t)).collect();
             if !missing.is_empty() {
                 return Err(SourceError::retryable(format!(
-                    "{}: topics {missing:?} do not exist (yet)",
-                    self.name
+                    "topics {missing:?} do not exist (yet)"
                 )));
             }
         }
         if ids.is_empty() {
-            return Err(SourceError::retryable(format!(
-                "{}: no topic matches the pattern (yet)",
-                self.name
-            )));
+            return Err(SourceError::retryable(
+                "no topic matches the pattern (yet)".to_owned(),
+            ));
         }
         {
             let mut senders = lock(&self.shared.senders);
