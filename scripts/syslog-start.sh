@@ -13,9 +13,16 @@
 #   16514/tcp  TLS (RFC 5425), no client cert needed (input "tls")
 #   16515/tcp  TLS requiring a client cert from the CA (input "mtls")
 # Tests find it through AZLOG_SYSLOG_DIR (or the default) and these fixed ports.
+# A private instance (a test that stops and restarts its own receiver) sets AZLOG_SYSLOG_DIR to
+# its own directory and moves the ports with AZLOG_SYSLOG_PORT (udp+tcp, default 15514),
+# AZLOG_SYSLOG_TLS_PORT (16514) and AZLOG_SYSLOG_MTLS_PORT (16515); stop it with
+# scripts/syslog-stop.sh and the same AZLOG_SYSLOG_DIR.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${AZLOG_SYSLOG_DIR:-$root/.tools/syslog}"
+port="${AZLOG_SYSLOG_PORT:-15514}"
+tls_port="${AZLOG_SYSLOG_TLS_PORT:-16514}"
+mtls_port="${AZLOG_SYSLOG_MTLS_PORT:-16515}"
 bash "$root/scripts/syslog-install.sh" >/dev/null
 
 mkdir -p "$dir/certs" "$dir/out" "$dir/work"
@@ -56,11 +63,11 @@ template(name="jsonl" type="string"
 ruleset(name="out") {
   action(type="omfile" file="$dir/out/messages.jsonl" template="jsonl" fileCreateMode="0644")
 }
-input(type="imudp" address="127.0.0.1" port="15514" name="udp" ruleset="out")
-input(type="imtcp" address="127.0.0.1" port="15514" name="tcp" ruleset="out")
-input(type="imtcp" address="127.0.0.1" port="16514" name="tls" ruleset="out"
+input(type="imudp" address="127.0.0.1" port="$port" name="udp" ruleset="out")
+input(type="imtcp" address="127.0.0.1" port="$port" name="tcp" ruleset="out")
+input(type="imtcp" address="127.0.0.1" port="$tls_port" name="tls" ruleset="out"
   streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
-input(type="imtcp" address="127.0.0.1" port="16515" name="mtls" ruleset="out"
+input(type="imtcp" address="127.0.0.1" port="$mtls_port" name="mtls" ruleset="out"
   streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")
 CONF
 
@@ -76,10 +83,10 @@ if running; then
 fi
 # Our ports must be free: another receiver on them (a second checkout's rsyslog, say) would take
 # the tests' messages while this one's output stays empty.
-for port in 15514 16514 16515; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "syslog-start: 127.0.0.1:$port is already taken by another process; stop it first" >&2
-    command -v ss >/dev/null && ss -ltnp "sport = :$port" >&2 || true
+for p in "$port" "$tls_port" "$mtls_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "syslog-start: 127.0.0.1:$p is already taken by another process; stop it first" >&2
+    command -v ss >/dev/null && ss -ltnp "sport = :$p" >&2 || true
     exit 1
   fi
 done
@@ -95,8 +102,8 @@ nohup setpriv --reuid=nobody --regid=nogroup --clear-groups \
 echo $! > "$pidfile"
 
 for _ in $(seq 1 50); do
-  if (exec 3<>/dev/tcp/127.0.0.1/15514) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/16514) 2>/dev/null \
-     && (exec 3<>/dev/tcp/127.0.0.1/16515) 2>/dev/null; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null \
+     && (exec 3<>"/dev/tcp/127.0.0.1/$mtls_port") 2>/dev/null; then
     echo "syslog-start: rsyslogd running (pid $(cat "$pidfile")), output $dir/out/messages.jsonl"
     exit 0
   fi
