@@ -1,0 +1,372 @@
+//! The Event Hubs → Kafka bridge: the in-process Event Hubs emulator → `azlog-hub run`
+//! (`service::run`) → the kafka sink plugin → a real Kafka-protocol broker, read back in full.
+//!
+//! * tansu (`AZLOG_KAFKA_BROKERS`, `scripts/kafka-start.sh`): every record arrives, with its
+//!   source-position headers, and the checkpoints only move once Kafka acknowledged.
+//! * noida-db (`AZLOG_NOIDA_BIN`, `scripts/noida-install.sh`), a broker that keeps its data across
+//!   a restart (tansu here has memory storage only): the broker is restarted while the bridge
+//!   runs, and no record is lost.
+mod kafka_support;
+mod pipeline_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
+use azlog_hub::checkpoint::{CheckpointStore, FileCheckpointStore};
+use azlog_hub::config::HubConfig;
+use azlog_hub::service;
+use bytes::Bytes;
+use kafka_support::*;
+use pipeline_support::*;
+use tokio::sync::watch;
+
+const HUB: &str = "azure-logs";
+
+async fn emulator(partitions: u32) -> EmulatorHandle {
+    azlog_emulator::start(EmulatorConfig::ephemeral(vec![HubSpec::new(
+        HUB, partitions,
+    )]))
+    .await
+    .expect("emulator starts")
+}
+
+fn kafka_sink(brokers: &str, topic: &str, message_timeout_ms: u64) -> String {
+    format!(
+        r#"[[sink]]
+name = "kafka"
+plugin = "kafka"
+brokers = "{brokers}"
+topic = "{topic}"
+format = "raw"
+message_timeout_ms = {message_timeout_ms}
+[sink.properties]
+"socket.nagle.disable" = true
+"batch.num.messages" = 5000
+"reconnect.backoff.max.ms" = 1000
+[sink.batch]
+max_records = 200
+linger_ms = 20
+[sink.retry]
+initial_backoff_ms = 100
+max_backoff_ms = 1000
+"#
+    )
+}
+
+/// A config reading the emulator hub into the kafka sink.
+fn config(dir: &Path, em: &EmulatorHandle, sinks: &str) -> HubConfig {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    stage_kafka_plugin(&plugins);
+    let path = write_config(dir, &plugins, sinks, "[checkpoint]\nevery_ms = 100\n");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
+        &em.connection_string(HUB),
+    );
+    std::fs::write(&path, text).unwrap();
+    load_config(&path)
+}
+
+fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
+    let store = FileCheckpointStore::new(&config.state_dir);
+    let key = service::assemble::checkpoint_key(config.eventhubs().unwrap());
+    futures::executor::block_on(store.load(&key, partition))
+        .expect("load checkpoint")
+        .map(|c| c.sequence)
+}
+
+/// True when every partition's checkpoint reached its last event.
+fn all_checkpointed(cfg: &HubConfig, em: &EmulatorHandle, partitions: u32) -> bool {
+    (0..partitions).all(|p| {
+        let p = p.to_string();
+        let last = em.partition_info(HUB, &p).unwrap().last_seq;
+        checkpoint_seq(cfg, &p) == Some(last)
+    })
+}
+
+/// Publishes `events` events of `per_event` tagged sample records, round-robin over the
+/// partitions; returns the ids.
+fn publish(
+    em: &EmulatorHandle,
+    prefix: &str,
+    events: usize,
+    per_event: usize,
+    partitions: u32,
+) -> BTreeSet<String> {
+    let records = sample_records();
+    let mut ids = BTreeSet::new();
+    let mut n = 0;
+    for e in 0..events {
+        let body: Vec<String> = (0..per_event)
+            .map(|_| {
+                let id = format!("{prefix}{n}");
+                n += 1;
+                ids.insert(id.clone());
+                tag(&records[n % records.len()], &id)
+            })
+            .collect();
+        let p = (e % partitions as usize).to_string();
+        em.publish(HUB, Some(&p), None, Bytes::from(envelope(&body)))
+            .unwrap();
+    }
+    ids
+}
+
+fn id_of(value: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(value).expect("value is JSON");
+    v["azlogTestId"].as_str().expect("azlogTestId").to_owned()
+}
+
+/// Reads the topic until every expected id was seen (or the timeout); returns id → copies.
+async fn read_back(
+    brokers: &str,
+    topic: &str,
+    expected: &BTreeSet<String>,
+) -> (BTreeMap<String, usize>, Vec<Got>) {
+    let (b, t, want) = (brokers.to_owned(), topic.to_owned(), expected.clone());
+    let got = tokio::task::spawn_blocking(move || {
+        read_topic(&b, &t, Duration::from_secs(60), |read| {
+            read.len() >= want.len()
+                && want.is_subset(&read.iter().map(|g| id_of(&g.value)).collect())
+        })
+    })
+    .await
+    .unwrap();
+    let mut counts = BTreeMap::new();
+    for g in &got {
+        *counts.entry(id_of(&g.value)).or_insert(0) += 1;
+    }
+    (counts, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_eventhubs_to_kafka_read_back_in_full() {
+    let brokers = shared_brokers();
+    let topic = unique("bridge");
+    create_topic(&brokers, &topic, 3).await;
+    let em = emulator(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &em, &kafka_sink(&brokers, &topic, 5000));
+    let expected = publish(&em, "b", 60, 10, 2);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let run_cfg = cfg.clone();
+    let task = tokio::spawn(async move { service::run(&run_cfg, stop_rx).await });
+    let reached = wait_until(Duration::from_secs(90), || all_checkpointed(&cfg, &em, 2)).await;
+    stop_tx.send(true).unwrap();
+    let summary = task.await.unwrap().unwrap();
+    assert!(reached, "checkpoints did not reach the end: {summary:#?}");
+    assert_eq!(summary.error, None, "{summary:#?}");
+
+    // Checkpointed means acknowledged by Kafka: everything is there now.
+    let (counts, got) = read_back(&brokers, &topic, &expected).await;
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let dups: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!(
+        "bridge: {} records, {} read back, {dups} duplicates",
+        expected.len(),
+        got.len()
+    );
+    assert_eq!(dups, 0, "a clean run sends each record once");
+    // Source position and dataset travel as headers; the key is the resource id or the partition.
+    for g in &got {
+        assert!(
+            g.headers["azlog.source"].starts_with("eventhubs:"),
+            "{:?}",
+            g.headers
+        );
+        assert!(["0", "1"].contains(&g.headers["azlog.partition"].as_str()));
+        assert!(g.headers["azlog.sequence"].parse::<i64>().unwrap() >= 0);
+        assert!(!g.headers["azlog.offset"].is_empty());
+        assert!(g.key.as_deref().is_some_and(|k| !k.is_empty()));
+    }
+    let datasets: BTreeSet<&str> = got
+        .iter()
+        .map(|g| g.headers["azlog.dataset"].as_str())
+        .collect();
+    assert!(datasets.len() >= 5, "{datasets:?}");
+    em.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_during_the_bridge_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let mut broker = Noida::start(&data.path().join("noida"));
+    let brokers = broker.brokers();
+    let topic = unique("restart");
+    create_topic(&brokers, &topic, 2).await;
+    let em = emulator(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &em, &kafka_sink(&brokers, &topic, 2000));
+    let mut expected = publish(&em, "a", 40, 10, 2);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let run_cfg = cfg.clone();
+    let task = tokio::spawn(async move { service::run(&run_cfg, stop_rx).await });
+    // Some of the first wave is through, then the broker goes away while more arrives.
+    let started = Instant::now();
+    let some = wait_until(Duration::from_secs(60), || {
+        checkpoint_seq(&cfg, "0").is_some() || checkpoint_seq(&cfg, "1").is_some()
+    })
+    .await;
+    assert!(some, "nothing checkpointed before the restart");
+    let first_cp = started.elapsed();
+    broker.down();
+    expected.extend(publish(&em, "c", 40, 10, 2));
+    // Longer than message_timeout_ms: the sink's batches fail (retryable) and the service retries.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cp_while_down: Vec<Option<i64>> =
+        ["0", "1"].iter().map(|p| checkpoint_seq(&cfg, p)).collect();
+    // What arrived while the broker was down is not acknowledged, so not checkpointed.
+    for (p, cp) in ["0", "1"].iter().zip(&cp_while_down) {
+        let last = em.partition_info(HUB, p).unwrap().last_seq;
+        assert!(
+            cp.is_none_or(|c| c < last),
+            "partition {p} checkpointed to {cp:?} of {last} with the broker down"
+        );
+    }
+    let down_at = Instant::now();
+    broker.up();
+    expected.extend(publish(&em, "d", 20, 10, 2));
+    let reached = wait_until(Duration::from_secs(120), || all_checkpointed(&cfg, &em, 2)).await;
+    stop_tx.send(true).unwrap();
+    let summary = task.await.unwrap().unwrap();
+    assert!(reached, "checkpoints did not reach the end: {summary:#?}");
+    assert_eq!(summary.error, None, "{summary:#?}");
+    eprintln!(
+        "restart: first checkpoint after {:?}, checkpoints while down {cp_while_down:?}, drained {:?} after the broker came back",
+        first_cp,
+        down_at.elapsed()
+    );
+
+    let (counts, got) = read_back(&brokers, &topic, &expected).await;
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    let dups: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!(
+        "broker restart: {} records published, {} read back, {} missing, {dups} duplicates",
+        expected.len(),
+        got.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "lost {}: e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    em.shutdown().await.unwrap();
+}
+
+/// Bridge throughput (ignored by default; run in release through `scripts/bench-bridge.sh`).
+/// One backlog of `AZLOG_BENCH_RECORDS` records (default 100 000; the sample mix, 20 records
+/// per event, 4 partitions) in the in-process emulator is drained twice by the service, each
+/// time from `earliest` with a fresh state dir: (1) read + map only (the sink's filter wants
+/// nothing), (2) into the kafka sink (ECS JSON, one topic). The clock stops when every
+/// partition's checkpoint reached its last event, i.e. when Kafka acknowledged everything.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: scripts/bench-bridge.sh"]
+async fn bench_bridge_throughput() {
+    let total: usize = std::env::var("AZLOG_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    const PER_EVENT: usize = 20;
+    const PARTITIONS: u32 = 4;
+    let em = emulator(PARTITIONS).await;
+    let records = sample_records();
+    let (mut bytes, mut n, mut e) = (0usize, 0usize, 0usize);
+    while n < total {
+        let chunk: Vec<String> = (0..PER_EVENT.min(total - n))
+            .map(|i| records[(n + i) % records.len()].clone())
+            .collect();
+        n += chunk.len();
+        let body = envelope(&chunk);
+        bytes += body.len();
+        em.publish(
+            HUB,
+            Some(&(e % PARTITIONS as usize).to_string()),
+            None,
+            Bytes::from(body),
+        )
+        .unwrap();
+        e += 1;
+    }
+    let brokers = shared_brokers();
+    let topic = unique("bench");
+    create_topic(&brokers, &topic, PARTITIONS as i32).await;
+    let linger = std::env::var("AZLOG_BENCH_KAFKA_LINGER_MS").unwrap_or_else(|_| "5".into());
+    let runs = [
+        (
+            "read + map only (filter drops all)",
+            format!(
+                "[[sink]]\nname = \"none\"\nplugin = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\n[sink.filter]\ndatasets = [\"none\"]\n"
+            ),
+        ),
+        (
+            "kafka sink (ECS JSON, acks=all)",
+            format!(
+                "[[sink]]\nname = \"kafka\"\nplugin = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ninclude_original = false\nlinger_ms = {linger}\n[sink.batch]\nmax_records = 2000\nlinger_ms = 50\n"
+            ),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, sink) in runs {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &em, &sink);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let run_cfg = cfg.clone();
+        let t0 = Instant::now();
+        let task = tokio::spawn(async move { service::run(&run_cfg, stop_rx).await });
+        let done = wait_until(Duration::from_secs(900), || {
+            all_checkpointed(&cfg, &em, PARTITIONS)
+        })
+        .await;
+        let secs = t0.elapsed().as_secs_f64();
+        stop_tx.send(true).unwrap();
+        let summary = task.await.unwrap().unwrap();
+        assert!(done, "{name}: not drained: {summary:#?}");
+        assert_eq!(summary.error, None, "{summary:#?}");
+        rows.push((name, secs));
+    }
+    // Everything the kafka run acknowledged is in the topic.
+    let b = brokers.clone();
+    let t = topic.clone();
+    let (got, out_bytes) = tokio::task::spawn_blocking(move || {
+        let got = read_topic(&b, &t, Duration::from_secs(300), |r| r.len() >= total);
+        let out: usize = got.iter().map(|g| g.value.len()).sum();
+        (got.len(), out)
+    })
+    .await
+    .unwrap();
+    assert!(got >= total, "kafka holds {got} of {total}");
+    println!("\n{total} records, {:.1} MB of event bodies, {PARTITIONS} partitions, {PER_EVENT} records/event", bytes as f64 / 1e6);
+    println!(
+        "{:38} {:>8} {:>9} {:>9} {:>10}",
+        "run", "secs", "rec/s", "MB/s in", "MB/s out"
+    );
+    for (i, (name, secs)) in rows.iter().enumerate() {
+        let out = if i == 1 {
+            format!("{:10.1}", out_bytes as f64 / 1e6 / secs)
+        } else {
+            format!("{:>10}", "-")
+        };
+        println!(
+            "{name:38} {secs:8.2} {:9.0} {:9.1} {out}",
+            total as f64 / secs,
+            bytes as f64 / 1e6 / secs
+        );
+    }
+    em.shutdown().await.unwrap();
+}
