@@ -278,3 +278,64 @@ async fn replay_from_an_offset_or_a_time_delivers_exactly_that_range() {
     assert!(ok, "{text}");
     assert_eq!(read_ids(&out).len(), 0, "{text}");
 }
+
+#[test]
+fn check_config_validates_a_kafka_source_without_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = stage_plugins(dir.path());
+    let secret = dir.path().join("eh.secret");
+    std::fs::write(
+        &secret,
+        "Endpoint=sb://myns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=S3CRET=;EntityPath=insights-logs",
+    )
+    .unwrap();
+    let good = write_config(
+        dir.path(),
+        &plugins,
+        &raw_file_sink("files", &dir.path().join("out.ndjson")),
+        &format!(
+            "[source.kafka]\nconnection_string_file = \"{}\"\ngroup_id = \"azlog\"\n",
+            secret.display()
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .env_remove("AZLOG_PLUGIN_DIR")
+        .output()
+        .expect("check-config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "source      kafka myns.servicebus.windows.net:9093 topics insights-logs group azlog"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("S3CRET"), "{text}");
+
+    let bad_dir = dir.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let bad = write_config(
+        &bad_dir,
+        &plugins,
+        &raw_file_sink("files", &dir.path().join("out.ndjson")),
+        "[source.kafka]\nbootstrap_servers = \"broker\"\ntopic_pattern = \"logs.*\"\n[source.kafka.properties]\n\"enable.auto.commit\" = true\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .env_remove("AZLOG_PLUGIN_DIR")
+        .output()
+        .expect("check-config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for want in [
+        "`broker` is not host:port",
+        "must start with `^`",
+        "group_id: missing",
+        "enable.auto.commit: set by azlog-hub",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in {text}");
+    }
+}

@@ -165,3 +165,79 @@ pub fn source_section(brokers: &str, topic: &str, group: &str) -> String {
         "[source.kafka]\nbootstrap_servers = \"{brokers}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\nstart_position = \"earliest\"\nrebalance_drain_timeout_ms = 5000\n[source.kafka.properties]\n\"session.timeout.ms\" = 3000\n\"heartbeat.interval.ms\" = 500\n"
     )
 }
+
+/// The noida-db binary (`AZLOG_NOIDA_BIN`, default .tools/noida/bin/noida-db;
+/// `scripts/noida-install.sh` installs it): a Kafka-protocol broker that keeps its data in a
+/// directory, for broker-restart tests (tansu here has memory storage only).
+pub fn noida_bin() -> PathBuf {
+    std::env::var("AZLOG_NOIDA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.tools/noida/bin/noida-db"
+            ))
+        })
+}
+
+/// A private noida-db broker on a fixed port and data dir; `down()` kills it (SIGKILL), `up()`
+/// starts it again on the same port and data; killed on drop.
+pub struct Noida {
+    data: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Noida {
+    pub fn start(data: &Path) -> Noida {
+        std::fs::create_dir_all(data).expect("noida data dir");
+        let mut n = Noida {
+            data: data.to_path_buf(),
+            port: free_port(),
+            child: None,
+        };
+        n.up();
+        n
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn up(&mut self) {
+        assert!(self.child.is_none(), "noida already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.with_extension("log"))
+            .expect("noida log");
+        let child = Command::new(noida_bin())
+            .args(["start", "--only", "kafka", "--kafka-port"])
+            .arg(self.port.to_string())
+            .arg("--data-dir")
+            .arg(&self.data)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start noida-db (scripts/noida-install.sh installs it)");
+        self.child = Some(child);
+        assert!(
+            wait_port(self.port, Duration::from_secs(20)),
+            "noida-db did not listen on {}",
+            self.port
+        );
+    }
+
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Noida {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
