@@ -148,6 +148,8 @@ pub struct KafkaSink {
     settings: Settings,
     topic: TopicTemplate,
     producer: BaseProducer<Ctx>,
+    /// Replace the producer before the next batch (after a batch that was not delivered).
+    renew: bool,
     generation: u64,
     value: Vec<u8>,
     topic_buf: String,
@@ -169,6 +171,7 @@ impl KafkaSink {
             settings,
             topic,
             producer,
+            renew: false,
             generation: 0,
             value: Vec::with_capacity(4096),
             topic_buf: String::new(),
@@ -180,17 +183,30 @@ impl KafkaSink {
         self.producer.context()
     }
 
-    /// A producer that hit a fatal idempotence error must be replaced before it sends again.
-    fn renew_if_fatal(&mut self) -> Result<(), SinkError> {
-        if let Some((code, reason)) = self.producer.client().fatal_error() {
+    /// Replaces the producer when it hit a fatal idempotence error, or when the last batch was
+    /// not delivered. The second matters after a broker restart: an idempotent producer whose
+    /// records timed out must bump its epoch with the broker, and against a broker that lost
+    /// its producer state (restarted, failed over) it can stall there; seen with tansu, where
+    /// the old producer sometimes never delivered again while a new one did at once. A new
+    /// producer gets a new producer id; nothing of the failed batch is in flight any more
+    /// (every record was reported or purged), so only duplicates can come of it, never losses.
+    fn renew_if_needed(&mut self) -> Result<(), SinkError> {
+        let fatal = self.producer.client().fatal_error();
+        if let Some((code, reason)) = &fatal {
             tracing::warn!(
                 ?code,
                 reason,
                 "kafka sink: fatal producer error; creating a new producer"
             );
-            self.producer
-                .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
-            self.producer = create_producer(&self.settings)?;
+        }
+        if fatal.is_some() || self.renew {
+            let fresh = create_producer(&self.settings)?;
+            if let Some(e) = self.ctx().last_error.lock().ok().and_then(|e| e.clone()) {
+                fresh.context().note_error(e);
+            }
+            // Dropping the old one purges and drains whatever it still holds (within 500 ms).
+            drop(std::mem::replace(&mut self.producer, fresh));
+            self.renew = false;
         }
         Ok(())
     }
@@ -392,7 +408,7 @@ fn report(outcomes: &[Outcome]) -> Result<BatchReport, SinkError> {
 
 impl Sink for KafkaSink {
     fn write_batch(&mut self, records: &[Record]) -> Result<BatchReport, SinkError> {
-        self.renew_if_fatal()?;
+        self.renew_if_needed()?;
         if records.is_empty() {
             return Ok(BatchReport::all_accepted(0));
         }
@@ -407,9 +423,13 @@ impl Sink for KafkaSink {
             Ok(r) => {
                 if let abi_stable::std_types::ROption::RSome(e) = &r.tail_error {
                     self.ctx().note_error(e.message.to_string());
+                    self.renew = true;
                 }
             }
-            Err(e) => self.ctx().note_error(e.message.to_string()),
+            Err(e) => {
+                self.ctx().note_error(e.message.to_string());
+                self.renew = true;
+            }
         }
         rep
     }

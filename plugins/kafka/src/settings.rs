@@ -464,4 +464,26 @@ mod tests {
                 .expect("ok");
         assert!(s.client_config().is_err());
     }
+
+    #[test]
+    fn the_example_bridge_config_is_accepted() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/bridge-eventhubs-to-kafka.toml"
+        ))
+        .expect("read example");
+        let doc: toml::Value = toml::from_str(&text).expect("TOML");
+        let mut sink = doc["sink"][0].as_table().expect("[[sink]]").clone();
+        assert_eq!(sink["plugin"].as_str(), Some("kafka"));
+        // The host keeps its own keys; the rest reaches the plugin as JSON.
+        for host_key in ["name", "plugin", "filter", "batch", "retry"] {
+            sink.remove(host_key);
+        }
+        let json = serde_json::to_value(&sink).expect("JSON");
+        let s = Settings::from_json(json).expect("the example's sink settings");
+        assert_eq!(s.topic, "azlog.{dataset}");
+        let c = s.client_config().expect("client config");
+        assert_eq!(c.get("compression.codec"), Some("zstd"));
+        assert_eq!(c.get("batch.size"), Some("1000000"));
+    }
 }
