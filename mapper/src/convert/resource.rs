@@ -59,7 +59,7 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     {
         return None;
     }
-    let mut segs = id.split('/').filter(|s| !s.is_empty()).peekable();
+    let mut segs = Segments { s: id, pos: 0 }.peekable();
     segs.peek()?;
     let mut parts = ResourceParts::default();
     let mut saw_providers = false;
@@ -96,7 +96,11 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
                 break;
             }
             ty.push('/');
-            ty.extend(t.chars().map(|c| c.to_ascii_lowercase()));
+            let from = ty.len();
+            ty.push_str(t);
+            if let Some(tail) = ty.get_mut(from..) {
+                tail.make_ascii_lowercase();
+            }
             has_type = true;
             match segs.next() {
                 Some(n) => parts.name = Some(n),
@@ -111,9 +115,56 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     Some(parts)
 }
 
+/// The non-empty `/`-separated segments of a text (as `split('/')` without the empty ones,
+/// on bytes: `/` is ASCII, so every cut is on a character boundary).
+struct Segments<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.s.as_bytes();
+        while self.pos < b.len() {
+            let start = self.pos;
+            let end = b
+                .get(start..)?
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(b.len(), |o| start + o);
+            self.pos = end + 1;
+            if end > start {
+                return self.s.get(start..end);
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_are_the_non_empty_split() {
+        for t in [
+            "",
+            "/",
+            "//a",
+            "a",
+            "/a/b/",
+            "a//b",
+            "/\u{e9}/x\u{e9}//",
+            "///",
+            "/s/ab/c",
+        ] {
+            let want: Vec<&str> = t.split('/').filter(|s| !s.is_empty()).collect();
+            let got: Vec<&str> = Segments { s: t, pos: 0 }.collect();
+            assert_eq!(got, want, "{t:?}");
+        }
+    }
 
     #[test]
     fn standard_form() {
