@@ -2,17 +2,19 @@
 //! → checkpoint store.
 //!
 //! ```text
-//!  reader task per partition ──(bounded queue per sink)──▶ sink worker thread per sink
-//!     │ register(event, acks)                                   │ ack / dead-letter+ack
-//!     ▼                                                          ▼
-//!  PartitionState (ack tracker, done position, in-flight bound) ◀┘
+//!  reader task per partition ──▶ mapping jobs (blocking pool, ≤ cores at once)
+//!                                   │ results taken in read order
+//!  forwarder task per partition ◀───┘ ──(bounded queue per sink)──▶ sink worker thread per sink
+//!     │ register(event, acks)                                         │ ack / dead-letter+ack
+//!     ▼                                                                ▼
+//!  PartitionState (ack tracker, done position, in-flight bound) ◀──────┘
 //!     │ done position, on cadence, after a sink flush barrier
 //!     ▼
 //!  checkpoint store
 //! ```
 //!
-//! * Per-partition order is kept into each sink: one reader per partition sends in order into
-//!   each sink's FIFO queue.
+//! * Per-partition order is kept into each sink: events map in parallel, but one forwarder per
+//!   partition takes the mapped events in read order and sends them into each sink's FIFO queue.
 //! * Backpressure: each partition holds at most `max_in_flight_events` unacknowledged events and
 //!   each sink queue is bounded, so a slow or failing sink pauses the readers (memory bounded).
 //! * At-least-once: a checkpoint is the last position at or before which every record was
@@ -272,9 +274,20 @@ impl Pipeline {
             workers.push(worker);
         }
 
-        // Readers.
-        let source_name: Arc<str> = Arc::from(source.describe());
-        let envelope_stats = Arc::new(EnvelopeStats::default());
+        // Readers, with one mapping stage over all partitions: as many mapping jobs at a time
+        // as there are cores.
+        let map_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let map = Arc::new(reader::MapStage {
+            source_name: Arc::from(source.describe()),
+            mapper: mapper.clone(),
+            router: router.clone(),
+            dead: dead.clone(),
+            metrics: metrics.clone(),
+            envelope: opts.envelope.clone(),
+            envelope_stats: Arc::new(EnvelopeStats::default()),
+            slots: Arc::new(tokio::sync::Semaphore::new(map_workers)),
+        });
+        tracing::debug!(map_workers, "mapping stage");
         let mut readers = tokio::task::JoinSet::new();
         for (state, start, end, finished) in &plans {
             if *finished {
@@ -283,19 +296,15 @@ impl Pipeline {
             }
             let r = reader::Reader {
                 source: source.clone(),
-                source_name: source_name.clone(),
                 state: state.clone(),
-                mapper: mapper.clone(),
-                router: router.clone(),
+                map: map.clone(),
                 sinks: sink_txs.clone(),
-                dead: dead.clone(),
                 metrics: metrics.clone(),
-                envelope: opts.envelope.clone(),
-                envelope_stats: envelope_stats.clone(),
                 settings: opts.settings.clone(),
                 stop: halt_rx.clone(),
                 fatal: fatal_tx.clone(),
                 end: end.clone(),
+                jobs: None,
             };
             readers.spawn(r.run(start.clone()));
         }

@@ -1,16 +1,22 @@
-//! One reader task per partition: read → split the envelope → map → route → hand to the sink
-//! queues, registering each event with the partition's ack tracker first. Malformed records are
-//! dead-lettered with their position and the partition keeps flowing. Link errors reconnect with
-//! backoff and resume after the last acknowledged position.
+//! Per partition: a reader task (read → reserve an in-flight slot → hand the event to a mapping
+//! job), mapping jobs on the blocking pool (split the envelope → map → route; at most
+//! `map_workers` at a time over all partitions), and a forwarder task that takes the jobs'
+//! results **in read order**, registers each event with the partition's ack tracker and hands
+//! its records to the sink queues. So consecutive events of one partition map in parallel on
+//! every core while registration and the order into each sink stay the partition's order.
+//! Malformed records are dead-lettered with their position and the partition keeps flowing.
+//! Link errors reconnect with backoff and resume after the last acknowledged position.
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use abi_stable::std_types::RString;
 use azlog_mapper::deadletter::now_ns;
 use azlog_mapper::envelope::{split_body, EnvelopeConfig, EnvelopeStats};
 use azlog_mapper::{MapInput, Mapper};
 use azlog_plugin_api::{Position, Record};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::PipelineSettings;
@@ -33,21 +39,45 @@ pub(crate) struct End {
     pub idle: Option<Duration>,
 }
 
-pub(crate) struct Reader {
-    pub source: Arc<dyn Source>,
+/// What a mapping job needs; one per pipeline, shared by every partition.
+pub(crate) struct MapStage {
     pub source_name: Arc<str>,
-    pub state: Arc<PartitionState>,
     pub mapper: Arc<Mapper>,
     pub router: Arc<Router>,
-    pub sinks: Vec<mpsc::Sender<SinkMsg>>,
     pub dead: Arc<DeadLetters>,
     pub metrics: Arc<Metrics>,
     pub envelope: EnvelopeConfig,
     pub envelope_stats: Arc<EnvelopeStats>,
+    /// Mapping jobs running at once, over all partitions (`map_workers`).
+    pub slots: Arc<Semaphore>,
+}
+
+/// One event, mapped and routed: what the forwarder registers and sends.
+pub(crate) struct Mapped {
+    checkpoint: Checkpoint,
+    /// Records per sink, in record order.
+    per_sink: Vec<Vec<Record>>,
+    /// Acks the event needs (records × the sinks each was routed to).
+    acks: u64,
+}
+
+/// Mapping jobs of one partition waiting for the forwarder, in read order.
+const FORWARD_DEPTH: usize = 8;
+
+type MapJob = JoinHandle<Result<Mapped, String>>;
+
+pub(crate) struct Reader {
+    pub source: Arc<dyn Source>,
+    pub state: Arc<PartitionState>,
+    pub map: Arc<MapStage>,
+    pub sinks: Vec<mpsc::Sender<SinkMsg>>,
+    pub metrics: Arc<Metrics>,
     pub settings: PipelineSettings,
     pub stop: watch::Receiver<bool>,
     pub fatal: mpsc::UnboundedSender<String>,
     pub end: End,
+    /// The forwarder's queue (set while `run` reads).
+    pub jobs: Option<mpsc::Sender<MapJob>>,
 }
 
 enum Flow {
@@ -60,8 +90,30 @@ enum Flow {
 }
 
 impl Reader {
-    /// Reads from `start` until stopped (or, for a replay, until the end bound).
+    /// Reads from `start` until stopped (or, for a replay, until the end bound), then waits
+    /// until the forwarder has handed on every mapped event (or stopped).
     pub async fn run(mut self, start: StartFrom) {
+        let (jobs_tx, jobs_rx) = mpsc::channel(FORWARD_DEPTH);
+        let forwarder = Forwarder {
+            state: self.state.clone(),
+            sinks: std::mem::take(&mut self.sinks),
+            stop: self.stop.clone(),
+            fatal: self.fatal.clone(),
+        };
+        let forwarding = tokio::spawn(forwarder.run(jobs_rx));
+        self.jobs = Some(jobs_tx);
+        self.read(start).await;
+        self.jobs = None; // the forwarder ends after the last job
+        if let Err(e) = forwarding.await {
+            let _ = self.fatal.send(format!(
+                "partition {}: the forwarder failed: {e}",
+                self.state.id
+            ));
+        }
+        self.state.finished.store(true, Ordering::Relaxed);
+    }
+
+    async fn read(&mut self, start: StartFrom) {
         let pid = self.state.id.clone();
         let mut next_start = start;
         let mut failures: u32 = 0;
@@ -142,7 +194,6 @@ impl Reader {
                 break;
             }
         }
-        self.state.finished.store(true, Ordering::Relaxed);
     }
 
     /// Sleeps the reconnect delay for `attempt`; false when stopped meanwhile.
@@ -190,65 +241,128 @@ impl Reader {
         self.metrics
             .bytes
             .fetch_add(event.body.len() as u64, Ordering::Relaxed);
+        let sequence = event.sequence;
 
-        let mut per_sink: Vec<Vec<Record>> = vec![Vec::new(); self.router.len()];
-        let acks = match self.map_event(&event, &mut per_sink) {
-            Ok(n) => n,
-            Err(e) => {
-                // The event is not registered: the checkpoint can never pass it.
-                let _ = self.fatal.send(e);
-                return Flow::Stopped;
-            }
+        // A mapping slot (bounds the CPU work in flight over all partitions), then the job.
+        let slot = tokio::select! {
+            _ = self.stop.wait_for(|s| *s) => return Flow::Stopped,
+            slot = self.map.slots.clone().acquire_owned() => slot,
         };
-        let checkpoint = Checkpoint {
-            partition: event.partition.clone(),
-            offset: (!event.offset.is_empty()).then(|| event.offset.clone()),
-            sequence: event.sequence,
-            enqueued_ns: event.enqueued_ns,
+        let Ok(slot) = slot else {
+            return Flow::Stopped;
         };
-        let ticket = self.state.register(checkpoint, acks);
-        for (i, records) in per_sink.into_iter().enumerate() {
-            if records.is_empty() {
-                continue;
-            }
-            let msg = SinkMsg::Event {
-                partition: self.state.clone(),
-                ticket,
-                records,
-            };
-            let sent = tokio::select! {
-                _ = self.stop.wait_for(|s| *s) => return Flow::Stopped,
-                r = self.sinks[i].send(msg) => r,
-            };
-            if sent.is_err() {
-                let _ = self.fatal.send(format!(
-                    "partition {}: a sink worker stopped",
-                    self.state.id
-                ));
-                return Flow::Stopped;
-            }
+        let map = self.map.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let mapped = map.map_event(event);
+            drop(slot);
+            mapped
+        });
+        let Some(jobs) = self.jobs.clone() else {
+            return Flow::Stopped;
+        };
+        let sent = tokio::select! {
+            _ = self.stop.wait_for(|s| *s) => return Flow::Stopped,
+            r = jobs.send(job) => r,
+        };
+        if sent.is_err() {
+            // The forwarder stopped (it reported why).
+            return Flow::Stopped;
         }
         match self.end.sequence {
-            Some(last) if event.sequence >= last => Flow::Finished,
+            Some(last) if sequence >= last => Flow::Finished,
             _ => Flow::Next,
         }
     }
+}
 
-    /// Splits and maps one event; routes good records into `per_sink`, dead-letters the rest.
-    /// Returns the number of acks the event needs. Errs only when a dead letter cannot be
-    /// written (the record would vanish).
-    fn map_event(&self, event: &RawEvent, per_sink: &mut [Vec<Record>]) -> Result<u64, String> {
-        let mut acks = 0u64;
-        let ingested = now_ns();
-        for raw in split_body(&event.body, &self.envelope, self.envelope_stats.clone()) {
-            let position = Position {
-                source: self.source_name.as_ref().into(),
-                partition: event.partition.as_str().into(),
-                offset: event.offset.as_str().into(),
-                sequence: event.sequence,
-                index: raw.index,
+/// Takes a partition's mapping jobs in read order, registers each event with the ack tracker
+/// and hands its records to the sink queues.
+struct Forwarder {
+    state: Arc<PartitionState>,
+    sinks: Vec<mpsc::Sender<SinkMsg>>,
+    stop: watch::Receiver<bool>,
+    fatal: mpsc::UnboundedSender<String>,
+}
+
+impl Forwarder {
+    async fn run(mut self, mut jobs: mpsc::Receiver<MapJob>) {
+        loop {
+            let job = tokio::select! {
+                _ = self.stop.wait_for(|s| *s) => return,
+                job = jobs.recv() => job,
             };
-            let mapped = match (&raw.error, std::str::from_utf8(&raw.json)) {
+            let Some(job) = job else {
+                return;
+            };
+            let joined = tokio::select! {
+                _ = self.stop.wait_for(|s| *s) => return,
+                joined = job => joined,
+            };
+            let mapped = match joined {
+                Ok(Ok(m)) => m,
+                Ok(Err(e)) => {
+                    // The event is not registered: the checkpoint can never pass it.
+                    let _ = self.fatal.send(e);
+                    return;
+                }
+                Err(e) => {
+                    let _ = self.fatal.send(format!(
+                        "partition {}: a mapping job failed: {e}",
+                        self.state.id
+                    ));
+                    return;
+                }
+            };
+            let ticket = self.state.register(mapped.checkpoint, mapped.acks);
+            for (i, records) in mapped.per_sink.into_iter().enumerate() {
+                if records.is_empty() {
+                    continue;
+                }
+                let msg = SinkMsg::Event {
+                    partition: self.state.clone(),
+                    ticket,
+                    records,
+                };
+                let sent = tokio::select! {
+                    _ = self.stop.wait_for(|s| *s) => return,
+                    r = self.sinks[i].send(msg) => r,
+                };
+                if sent.is_err() {
+                    let _ = self.fatal.send(format!(
+                        "partition {}: a sink worker stopped",
+                        self.state.id
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl MapStage {
+    /// Splits and maps one event; routes good records into per-sink lists, dead-letters the
+    /// rest. Errs only when a dead letter cannot be written (the record would vanish).
+    fn map_event(&self, event: RawEvent) -> Result<Mapped, String> {
+        let mut per_sink: Vec<Vec<Record>> = vec![Vec::new(); self.router.len()];
+        let mut acks = 0u64;
+        let mut mapped = 0u64;
+        let ingested = now_ns();
+        let raws = split_body(&event.body, &self.envelope, self.envelope_stats.clone());
+        if let Some(first) = per_sink.first_mut() {
+            first.reserve_exact(raws.len());
+        }
+        let source = RString::from(self.source_name.as_ref());
+        let partition = RString::from(event.partition.as_str());
+        let offset = RString::from(event.offset.as_str());
+        let position = |index: u32| Position {
+            source: source.clone(),
+            partition: partition.clone(),
+            offset: offset.clone(),
+            sequence: event.sequence,
+            index,
+        };
+        for raw in raws {
+            let result = match (&raw.error, std::str::from_utf8(&raw.json)) {
                 (Some(reason), _) => Err(("envelope", reason.clone())),
                 (None, Err(e)) => Err(("envelope", format!("record is not valid UTF-8: {e}"))),
                 (None, Ok(json)) => self
@@ -256,21 +370,21 @@ impl Reader {
                     .map(
                         MapInput {
                             json,
-                            position: position.clone(),
+                            position: position(raw.index),
                             enqueued_ns: event.enqueued_ns,
                         },
                         ingested,
                     )
                     .map_err(|e| ("map", e.to_string())),
             };
-            match mapped {
+            match result {
                 Ok(record) => {
-                    self.metrics.records.fetch_add(1, Ordering::Relaxed);
-                    acks += self.router.route(record, per_sink);
+                    mapped += 1;
+                    acks += self.router.route(record, &mut per_sink);
                 }
                 Err((stage, reason)) => {
                     self.dead
-                        .write(stage, &reason, &position, &raw.json)
+                        .write(stage, &reason, &position(raw.index), &raw.json)
                         .map_err(|e| {
                             format!(
                                 "writing a dead letter to {} failed: {e}",
@@ -280,7 +394,18 @@ impl Reader {
                 }
             }
         }
-        Ok(acks)
+        self.metrics.records.fetch_add(mapped, Ordering::Relaxed);
+        let checkpoint = Checkpoint {
+            offset: (!event.offset.is_empty()).then_some(event.offset),
+            partition: event.partition,
+            sequence: event.sequence,
+            enqueued_ns: event.enqueued_ns,
+        };
+        Ok(Mapped {
+            checkpoint,
+            per_sink,
+            acks,
+        })
     }
 }
 

@@ -30,20 +30,18 @@ impl Router {
     /// Appends `record` to `out[i]` for every sink `i` that wants it (cloning for all but the
     /// last). Returns how many sinks took it.
     pub fn route(&self, record: Record, out: &mut [Vec<Record>]) -> u64 {
-        let wanted: Vec<usize> = self
-            .filters
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.matches(&record))
-            .map(|(i, _)| i)
-            .collect();
-        let n = wanted.len() as u64;
-        if let Some((&last, rest)) = wanted.split_last() {
-            for &i in rest {
+        // Each filter is evaluated once; no allocation per record.
+        let Some(last) = self.filters.iter().rposition(|f| f.matches(&record)) else {
+            return 0;
+        };
+        let mut n = 1;
+        for (i, f) in self.filters[..last].iter().enumerate() {
+            if f.matches(&record) {
                 out[i].push(record.clone());
+                n += 1;
             }
-            out[last].push(record);
         }
+        out[last].push(record);
         n
     }
 }

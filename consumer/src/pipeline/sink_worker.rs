@@ -59,6 +59,7 @@ pub(crate) fn spawn(
             let mut w = Worker {
                 host: Some(host),
                 queue: VecDeque::new(),
+                queued: 0,
                 dead,
                 metrics,
                 fatal,
@@ -77,12 +78,22 @@ pub(crate) fn spawn(
 
 struct Worker {
     host: Option<Box<dyn DeliverySink>>,
-    /// (partition, ticket) of every queued record, in offer order.
-    queue: VecDeque<(Arc<PartitionState>, AckTicket)>,
+    /// (partition, ticket, records) runs of the queued records, in offer order (consecutive
+    /// records of one event share a run).
+    queue: VecDeque<Run>,
+    /// Records in `queue`.
+    queued: usize,
     dead: Arc<DeadLetters>,
     metrics: Arc<SinkMetrics>,
     fatal: mpsc::UnboundedSender<String>,
     stopping: Arc<AtomicBool>,
+}
+
+/// Consecutive queued records of one event.
+struct Run {
+    partition: Arc<PartitionState>,
+    ticket: AckTicket,
+    records: usize,
 }
 
 enum Next {
@@ -158,13 +169,52 @@ impl Worker {
             };
             match host.offer(record) {
                 Offered::Filtered(_) => partition.ack(ticket, 1),
-                Offered::Queued => self.queue.push_back((partition.clone(), ticket)),
+                Offered::Queued => self.push(&partition, ticket),
                 Offered::Delivered(outcome) => {
-                    self.queue.push_back((partition.clone(), ticket));
+                    self.push(&partition, ticket);
                     self.handle(outcome);
                 }
             }
         }
+    }
+
+    /// Queues one record of `ticket`.
+    fn push(&mut self, partition: &Arc<PartitionState>, ticket: AckTicket) {
+        self.queued += 1;
+        if let Some(run) = self.queue.back_mut() {
+            if run.ticket == ticket && Arc::ptr_eq(&run.partition, partition) {
+                run.records += 1;
+                return;
+            }
+        }
+        self.queue.push_back(Run {
+            partition: partition.clone(),
+            ticket,
+            records: 1,
+        });
+    }
+
+    /// Takes the owners of the next `n` queued records, one entry per run piece.
+    fn take(&mut self, mut n: usize) -> Vec<Run> {
+        let mut out = Vec::new();
+        while n > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
+            let k = front.records.min(n);
+            out.push(Run {
+                partition: front.partition.clone(),
+                ticket: front.ticket,
+                records: k,
+            });
+            front.records -= k;
+            if front.records == 0 {
+                self.queue.pop_front();
+            }
+            n -= k;
+            self.queued -= k;
+        }
+        out
     }
 
     fn flush(&mut self) -> Result<(), String> {
@@ -189,66 +239,66 @@ impl Worker {
         if let Err(e) = closed {
             tracing::warn!(sink = %self.metrics.name, error = %e, "closing the sink reported an error");
         }
-        if !self.queue.is_empty() {
-            tracing::warn!(sink = %self.metrics.name, records = self.queue.len(), "records left unacknowledged at close; they are re-read after restart");
+        if self.queued > 0 {
+            tracing::warn!(sink = %self.metrics.name, records = self.queued, "records left unacknowledged at close; they are re-read after restart");
         }
     }
 
     /// Acks, dead-letters or leaves unacked each record of a delivered batch.
     fn handle(&mut self, outcome: BatchOutcome) {
         let n = outcome.records.len();
-        if self.queue.len() < n {
-            tracing::error!(sink = %outcome.sink, batch = n, queued = self.queue.len(), "batch larger than the records queued (bug)");
+        if self.queued < n {
+            tracing::error!(sink = %outcome.sink, batch = n, queued = self.queued, "batch larger than the records queued (bug)");
         }
-        let entries: Vec<_> = self.queue.drain(..n.min(self.queue.len())).collect();
+        let runs = self.take(n);
+        let owned: usize = runs.iter().map(|r| r.records).sum();
         let until = outcome
             .undelivered
             .as_ref()
             .map_or(n, |u| u.from)
-            .min(entries.len());
+            .min(owned);
         let stage = format!("sink:{}", outcome.sink);
         let mut rejected = outcome.rejected.iter().peekable();
         let (mut accepted, mut refused) = (0u64, 0u64);
-        // Consecutive records of one event are acked together.
-        let mut group: Option<(usize, u64)> = None;
-        let flush_group = |group: &mut Option<(usize, u64)>| {
-            if let Some((i, k)) = group.take() {
-                let (p, t) = &entries[i];
-                p.ack(*t, k);
-            }
-        };
-        for i in 0..until {
-            if rejected.peek().is_some_and(|r| r.index == i) {
-                let reason = rejected.next().map(|r| r.reason.as_str()).unwrap_or("");
-                let record = &outcome.records[i];
-                if let Err(e) =
-                    self.dead
-                        .write(&stage, reason, &record.position, record.original.as_bytes())
-                {
-                    // Not acked: the record must not vanish; it is re-read after restart.
-                    let _ = self.fatal.send(format!(
-                        "writing a dead letter to {} failed: {e}",
-                        self.dead.path().display()
-                    ));
-                    continue;
+        // Records of one run are acked together.
+        let mut i = 0usize;
+        for run in &runs {
+            let mut acks = 0u64;
+            for _ in 0..run.records {
+                if i >= until {
+                    break;
                 }
-                refused += 1;
-            } else {
-                accepted += 1;
-            }
-            let same = group.is_some_and(|(g, _)| {
-                Arc::ptr_eq(&entries[g].0, &entries[i].0) && entries[g].1 == entries[i].1
-            });
-            if same {
-                if let Some((_, k)) = group.as_mut() {
-                    *k += 1;
+                let index = i;
+                i += 1;
+                if rejected.peek().is_some_and(|r| r.index == index) {
+                    let reason = rejected.next().map(|r| r.reason.as_str()).unwrap_or("");
+                    let record = &outcome.records[index];
+                    if let Err(e) = self.dead.write(
+                        &stage,
+                        reason,
+                        &record.position,
+                        record.original.as_bytes(),
+                    ) {
+                        // Not acked: the record must not vanish; it is re-read after restart.
+                        let _ = self.fatal.send(format!(
+                            "writing a dead letter to {} failed: {e}",
+                            self.dead.path().display()
+                        ));
+                        continue;
+                    }
+                    refused += 1;
+                } else {
+                    accepted += 1;
                 }
-            } else {
-                flush_group(&mut group);
-                group = Some((i, 1));
+                acks += 1;
+            }
+            if acks > 0 {
+                run.partition.ack(run.ticket, acks);
+            }
+            if i >= until {
+                break;
             }
         }
-        flush_group(&mut group);
         let m = &self.metrics;
         m.accepted.fetch_add(accepted, Ordering::Relaxed);
         m.rejected.fetch_add(refused, Ordering::Relaxed);
