@@ -306,7 +306,14 @@ async fn bench_bridge_throughput() {
     let brokers = shared_brokers();
     let topic = unique("bench");
     create_topic(&brokers, &topic, PARTITIONS as i32).await;
-    let linger = std::env::var("AZLOG_BENCH_KAFKA_LINGER_MS").unwrap_or_else(|_| "5".into());
+    // Knobs (environment): the producer's linger.ms, the host's batch limits, extra librdkafka
+    // properties as TOML lines (`"batch.size" = 4000000`).
+    let knob = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let linger = knob("AZLOG_BENCH_KAFKA_LINGER_MS", "5");
+    let batch_records = knob("AZLOG_BENCH_KAFKA_BATCH_RECORDS", "2000");
+    let batch_bytes = knob("AZLOG_BENCH_KAFKA_BATCH_BYTES", "4194304");
+    let props = knob("AZLOG_BENCH_KAFKA_PROPS", "").replace(';', "\n");
+    let compression = knob("AZLOG_BENCH_KAFKA_COMPRESSION", "none");
     let runs = [
         (
             "read + map only (filter drops all)",
@@ -317,7 +324,7 @@ async fn bench_bridge_throughput() {
         (
             "kafka sink (ECS JSON, acks=all)",
             format!(
-                "[[sink]]\nname = \"kafka\"\nplugin = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ninclude_original = false\nlinger_ms = {linger}\n[sink.batch]\nmax_records = 2000\nlinger_ms = 50\n"
+                "[[sink]]\nname = \"kafka\"\nplugin = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ninclude_original = false\nlinger_ms = {linger}\ncompression = \"{compression}\"\n[sink.properties]\n{props}\n[sink.batch]\nmax_records = {batch_records}\nmax_bytes = {batch_bytes}\nlinger_ms = 50\n"
             ),
         ),
     ];

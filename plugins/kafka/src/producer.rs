@@ -86,6 +86,10 @@ impl ClientContext for Ctx {
     }
 }
 
+/// How long one `poll` call blocks. rdkafka's `BaseProducer::poll` keeps polling until its
+/// timeout even after it handled events, so a long slice would add its length to every batch.
+const POLL_SLICE: Duration = Duration::from_millis(1);
+
 /// The delivery opaque: which batch and which record of it.
 type Tag = Box<(u64, usize)>;
 
@@ -298,7 +302,7 @@ impl KafkaSink {
                             "kafka producer queue stayed full (brokers unreachable or slow)".into(),
                         ));
                     }
-                    self.producer.poll(Duration::from_millis(20));
+                    self.producer.poll(POLL_SLICE);
                     rec = back;
                 }
                 Err((e, _)) => return Err(classify(&e)),
@@ -351,7 +355,7 @@ impl KafkaSink {
                 self.producer.poll(Duration::from_millis(500));
                 break;
             }
-            self.producer.poll(Duration::from_millis(50));
+            self.producer.poll(POLL_SLICE);
         }
         let mut outcomes = self
             .ctx()
