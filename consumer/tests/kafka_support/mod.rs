@@ -81,12 +81,24 @@ pub fn read_topic(
     brokers: &str,
     topic: &str,
     timeout: Duration,
+    done: impl FnMut(&[Got]) -> bool,
+) -> Vec<Got> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", brokers);
+    read_topic_with(&cfg, topic, timeout, done)
+}
+
+/// [`read_topic`] with a client configuration of its own (e.g. SASL_SSL settings).
+pub fn read_topic_with(
+    cfg: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
     mut done: impl FnMut(&[Got]) -> bool,
 ) -> Vec<Got> {
     // Assigned partitions from the beginning, no group join: tansu joins slowly and noida-db
     // refuses short session timeouts; nothing is committed.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: BaseConsumer = cfg
+        .clone()
         .set("group.id", unique("readback"))
         .set("enable.auto.commit", "false")
         .create()

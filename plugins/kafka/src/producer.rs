@@ -48,6 +48,9 @@ struct BatchState {
 pub struct Ctx {
     state: Mutex<BatchState>,
     last_error: Mutex<Option<String>>,
+    /// The last client error that says the brokers refuse this client (SASL authentication,
+    /// TLS verification); cleared by a delivered batch.
+    refused: Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -82,7 +85,20 @@ impl ClientContext for Ctx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(%error, reason, "kafka sink: client error");
-        self.note_error(format!("{error}: {reason}"));
+        let msg = format!("{error}: {reason}");
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::SSL
+            )
+        ) {
+            if let Ok(mut r) = self.refused.lock() {
+                *r = Some(msg.clone());
+            }
+        }
+        self.note_error(msg);
     }
 }
 
@@ -379,6 +395,7 @@ fn create_producer(settings: &Settings) -> Result<BaseProducer<Ctx>, SinkError> 
     let ctx = Ctx {
         state: Mutex::new(BatchState::default()),
         last_error: Mutex::new(None),
+        refused: Mutex::new(None),
     };
     settings
         .client_config()?
@@ -416,7 +433,17 @@ impl Sink for KafkaSink {
         if records.is_empty() {
             return Ok(BatchReport::all_accepted(0));
         }
-        let outcomes = self.deliver(records);
+        let mut outcomes = self.deliver(records);
+        let refused = self.ctx().refused.lock().ok().and_then(|mut r| r.take());
+        if let Some(why) = refused {
+            // Undelivered because the brokers refuse this client (wrong password, unknown CA):
+            // retrying will not help, so the sink is reported refused (permanent).
+            for o in outcomes.iter_mut() {
+                if matches!(o, Outcome::Pending | Outcome::Retry(_)) {
+                    *o = Outcome::Fatal(format!("the brokers refuse the connection: {why}"));
+                }
+            }
+        }
         let rep = report(&outcomes);
         match &rep {
             Ok(r) if r.tail_error.is_none() => {

@@ -1,0 +1,353 @@
+//! The bridge into a SASL_SSL + PLAIN Kafka (the shape of Confluent Cloud or the Event Hubs
+//! Kafka endpoint): emulator → `service::run` → kafka sink with `sasl_password_env` and
+//! `ssl_ca_file` → a test-only TLS + SASL/PLAIN front (tests/python/sasl_plain_tls_proxy.py,
+//! certificates made here by openssl) → a private tansu. The right password delivers every
+//! record; a wrong password and a missing CA stop the service with a permanent sink error that
+//! says why, without checkpointing anything and without the password in the message.
+mod kafka_support;
+mod pipeline_support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
+use azlog_hub::checkpoint::{CheckpointStore, FileCheckpointStore};
+use azlog_hub::config::HubConfig;
+use azlog_hub::service;
+use bytes::Bytes;
+use kafka_support::*;
+use pipeline_support::*;
+use rdkafka::ClientConfig;
+use tokio::sync::watch;
+
+const HUB: &str = "azure-logs";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA and a server certificate for localhost/127.0.0.1 signed by it.
+fn make_certs(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=azlog test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_port(port: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn python() -> PathBuf {
+    std::env::var("AZLOG_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("python3"))
+}
+
+fn tansu_bin() -> PathBuf {
+    std::env::var("AZLOG_TANSU_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.tools/kafka/bin/tansu"
+            ))
+        })
+}
+
+fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
+    let store = FileCheckpointStore::new(&config.state_dir);
+    let key = service::assemble::checkpoint_key(config.eventhubs().unwrap());
+    futures::executor::block_on(store.load(&key, partition))
+        .expect("load checkpoint")
+        .map(|c| c.sequence)
+}
+
+fn config(dir: &Path, em: &EmulatorHandle, sink: &str) -> HubConfig {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    stage_kafka_plugin(&plugins);
+    let path = write_config(dir, &plugins, sink, "[checkpoint]\nevery_ms = 100\n");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
+        &em.connection_string(HUB),
+    );
+    std::fs::write(&path, text).unwrap();
+    load_config(&path)
+}
+
+fn sink(front: &str, topic: &str, password_env: &str, ca: Option<&Path>) -> String {
+    let ca = ca.map_or(String::new(), |c| {
+        format!("ssl_ca_file = \"{}\"\n", c.display())
+    });
+    format!(
+        r#"[[sink]]
+name = "kafka"
+plugin = "kafka"
+brokers = "{front}"
+topic = "{topic}"
+format = "raw"
+message_timeout_ms = 3000
+security_protocol = "sasl_ssl"
+sasl_mechanism = "PLAIN"
+sasl_username = "$ConnectionString"
+sasl_password_env = "{password_env}"
+{ca}[sink.batch]
+linger_ms = 20
+[sink.retry]
+initial_backoff_ms = 100
+max_backoff_ms = 500
+"#
+    )
+}
+
+/// Runs the service until every partition is checkpointed or it stops on its own (60 s at most).
+async fn run(cfg: &HubConfig, em: &EmulatorHandle) -> azlog_hub::pipeline::RunSummary {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let run_cfg = cfg.clone();
+    let task = tokio::spawn(async move { service::run(&run_cfg, stop_rx).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline && !task.is_finished() {
+        let last = em.partition_info(HUB, "0").unwrap().last_seq;
+        if checkpoint_seq(cfg, "0") == Some(last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    task.await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_into_sasl_ssl_plain_and_clear_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    make_certs(&tls);
+    let (broker_port, front_port) = (free_port(), free_port());
+    let _tansu = Proc(
+        Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{broker_port}"),
+            ])
+            .args([
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{front_port}"),
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu (scripts/kafka-start.sh installs it)"),
+    );
+    wait_port(broker_port);
+    let good = "Endpoint=sb://localhost/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleQ==;EntityPath=x";
+    let _front = Proc(
+        Command::new(python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/sasl_plain_tls_proxy.py"
+            ))
+            .arg(front_port.to_string())
+            .arg(broker_port.to_string())
+            .arg(tls.join("server.pem"))
+            .arg(tls.join("server.key"))
+            .arg("$ConnectionString")
+            .arg(good)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the TLS/SASL front"),
+    );
+    wait_port(front_port);
+    let front = format!("127.0.0.1:{front_port}");
+    let ca = tls.join("ca.pem");
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &front)
+        .set("security.protocol", "SASL_SSL")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "$ConnectionString")
+        .set("sasl.password", good)
+        .set("ssl.ca.location", ca.to_str().unwrap());
+    let topic = unique("sasl");
+    {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+            client.create().expect("admin");
+        for r in admin
+            .create_topics(
+                &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("create topic")
+        {
+            r.expect("topic created");
+        }
+    }
+    let good_env = format!("AZLOG_TEST_KAFKA_PW_{}", std::process::id());
+    let bad_env = format!("{good_env}_BAD");
+    std::env::set_var(&good_env, good);
+    std::env::set_var(
+        &bad_env,
+        "Endpoint=sb://localhost/;SharedAccessKeyName=send;SharedAccessKey=d3Jvbmc=;EntityPath=x",
+    );
+
+    let em = azlog_emulator::start(EmulatorConfig::ephemeral(vec![HubSpec::new(HUB, 1)]))
+        .await
+        .expect("emulator");
+    let samples = sample_records();
+    let mut expected = BTreeSet::new();
+    for e in 0..10 {
+        let body: Vec<String> = (0..4)
+            .map(|i| {
+                let id = format!("s{}", e * 4 + i);
+                expected.insert(id.clone());
+                tag(&samples[(e * 4 + i) % samples.len()], &id)
+            })
+            .collect();
+        em.publish(HUB, Some("0"), None, Bytes::from(envelope(&body)))
+            .unwrap();
+    }
+
+    // The right password and CA: everything arrives.
+    let ok_dir = dir.path().join("ok");
+    let cfg = config(&ok_dir, &em, &sink(&front, &topic, &good_env, Some(&ca)));
+    let summary = run(&cfg, &em).await;
+    assert_eq!(summary.error, None, "{summary:#?}");
+    let want = expected.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        read_topic_with(&client, &topic, Duration::from_secs(30), |r| {
+            r.len() >= want.len()
+        })
+    })
+    .await
+    .unwrap();
+    let ids: BTreeSet<String> = got
+        .iter()
+        .map(|g| {
+            let v: serde_json::Value = serde_json::from_str(&g.value).unwrap();
+            v["azlogTestId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids, expected);
+
+    // A wrong password, then no CA: the sink is refused (permanent), nothing is checkpointed.
+    for (name, env, ca, needle) in [
+        (
+            "wrong-password",
+            &bad_env,
+            Some(ca.as_path()),
+            "authentication",
+        ),
+        ("no-ca", &good_env, None, "certificate verify failed"),
+    ] {
+        let d = dir.path().join(name);
+        let cfg = config(&d, &em, &sink(&front, &unique("refused"), env, ca));
+        let summary = run(&cfg, &em).await;
+        let err = summary
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no error: {summary:#?}"));
+        eprintln!("{name}: {err}");
+        assert!(err.to_lowercase().contains(needle), "{name}: {err}");
+        assert!(err.contains("refuse"), "{name}: {err}");
+        assert!(
+            !err.contains("SharedAccessKey="),
+            "{name}: secret in the error: {err}"
+        );
+        assert_eq!(checkpoint_seq(&cfg, "0"), None, "{name}: checkpointed");
+    }
+    em.shutdown().await.unwrap();
+}
