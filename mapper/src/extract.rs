@@ -655,6 +655,61 @@ mod tests {
         }
     }
 
+    /// Every string value in the JSON and NDJSON files under `dir` (recursively).
+    fn strings_under(dir: &std::path::Path, out: &mut Vec<String>) {
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|i| walk(i, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|i| walk(i, out)),
+                _ => {}
+            }
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in rd.filter_map(Result::ok) {
+            let p = entry.path();
+            if p.is_dir() {
+                strings_under(&p, out);
+                continue;
+            }
+            let name = p.to_string_lossy();
+            if !(name.ends_with(".json") || name.ends_with(".ndjson")) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => walk(&v, out),
+                Err(_) => text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .for_each(|v| walk(&v, out)),
+            }
+        }
+    }
+
+    #[test]
+    fn direct_matcher_agrees_on_fixture_and_sample_strings() {
+        // Every string of the fixtures (and of ../shared/samples when present).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut texts = Vec::new();
+        strings_under(&root.join("tests/fixtures/records"), &mut texts);
+        strings_under(&root.join("../shared/samples"), &mut texts);
+        texts.sort();
+        texts.dedup();
+        texts.retain(|t| t.len() <= 4096);
+        assert!(texts.len() > 100, "only {} texts", texts.len());
+        for p in table_patterns() {
+            let x = Extractor::new(&p).expect("pattern compiles");
+            for t in &texts {
+                assert_eq!(x.find(t), x.find_regex(t), "pattern {p:?} on {t:?}");
+            }
+        }
+    }
+
     #[test]
     fn shapes() {
         assert!(Simple::parse(r"Action: (\w+)").is_some());
