@@ -5,7 +5,8 @@
 //! * 0 lost: every record id reaches rsyslog's output at least once after the restart;
 //! * readers held back: while rsyslog is down, `azlog_events_received_total` and
 //!   `azlog_sink_records_sent_total` (from `/metrics`) stall, each partition holds at most
-//!   `max_in_flight_events`, and the sink retries (its log);
+//!   `max_in_flight_events`, and the sink keeps retrying (`azlog_sink_retries_total` grows, live
+//!   while the batch is retried; the log says so too);
 //! * memory bounded: the service's peak resident set stays below 100 MB, and it grows by less
 //!   than a quarter of the ≈ 32 MB of events published during the outage (those stay in the hub).
 mod pipeline_support;
@@ -276,6 +277,10 @@ max_backoff_ms = 300
     assert!(
         in_flight.iter().sum::<f64>() > 0.0,
         "events wait in flight while rsyslog is down:\n{b}"
+    );
+    assert!(
+        metric(&b, "azlog_sink_retries_total")[0] > metric(&a, "azlog_sink_retries_total")[0],
+        "the sink keeps retrying while rsyslog is down:\n{a}\n{b}"
     );
     assert!(
         std::fs::read_to_string(&log)

@@ -1,6 +1,6 @@
 //! What the pipeline needs from a sink: [`SinkHost`] (a loaded plugin) implements it, and so can
 //! an in-process sink (the demo's renderers).
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +34,10 @@ pub trait DeliverySink: Send {
     fn restarts(&self) -> u64 {
         0
     }
+    /// A retry counter updated while a batch is being retried, if the sink has one.
+    fn retry_counter(&self) -> Option<Arc<AtomicU64>> {
+        None
+    }
 }
 
 impl DeliverySink for SinkHost {
@@ -63,5 +67,8 @@ impl DeliverySink for SinkHost {
     }
     fn restarts(&self) -> u64 {
         self.stats().restarts
+    }
+    fn retry_counter(&self) -> Option<Arc<AtomicU64>> {
+        Some(SinkHost::retry_counter(self))
     }
 }

@@ -20,8 +20,10 @@ pub struct SinkMetrics {
     pub undelivered: AtomicU64,
     /// Batches delivered.
     pub batches: AtomicU64,
-    /// Retries after retryable errors.
+    /// Retries after retryable errors (as of the last delivered batch).
     pub retries: AtomicU64,
+    /// The sink's own retry counter, live during a batch's retries (set when the worker starts).
+    pub live_retries: std::sync::OnceLock<Arc<AtomicU64>>,
     /// Plugin restarts after panics.
     pub restarts: AtomicU64,
     /// The sink is parked (failed permanently).
@@ -157,7 +159,7 @@ impl Metrics {
             (
                 "azlog_sink_retries_total",
                 "Retries after retryable sink errors.",
-                |m| &m.retries,
+                |m| m.live_retries.get().map_or(&m.retries, |c| c.as_ref()),
             ),
         ];
         for (name, help, get) in sink_counters {

@@ -52,6 +52,9 @@ pub(crate) fn spawn(
 ) -> std::io::Result<SinkWorker> {
     let name = host.name().to_owned();
     let shutdown_flag = host.shutdown_flag();
+    if let Some(counter) = host.retry_counter() {
+        let _ = metrics.live_retries.set(counter);
+    }
     let (done_tx, done) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name(format!("sink-{name}"))

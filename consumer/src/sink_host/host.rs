@@ -17,7 +17,7 @@
 //! of the batch the plugin did not handle. A plugin panic closes and re-opens the sink and
 //! resends; if the same batch panics twice, the rest of the batch goes one record at a time
 //! and a record that panics on its own is rejected as a poison record.
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,6 +179,8 @@ pub struct SinkHost {
     state: State,
     stats: SinkStats,
     shutdown: Arc<AtomicBool>,
+    /// `stats.retries`, readable from other threads while a batch is being retried.
+    live_retries: Arc<AtomicU64>,
 }
 
 impl SinkHost {
@@ -224,6 +226,7 @@ impl SinkHost {
             state: State::Running,
             stats: SinkStats::default(),
             shutdown: Arc::new(AtomicBool::new(false)),
+            live_retries: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -236,6 +239,12 @@ impl SinkHost {
     /// undelivered (reason "shutdown").
     pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.shutdown)
+    }
+
+    /// The retry counter, updated during a batch's retries (so `/metrics` shows a sink that is
+    /// retrying while its worker is busy with it).
+    pub fn retry_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.live_retries)
     }
 
     /// Counters so far.
@@ -434,6 +443,7 @@ impl SinkHost {
                         break;
                     }
                     self.stats.retries += 1;
+                    self.live_retries.fetch_add(1, Ordering::Relaxed);
                     let wait = backoff::delay(&self.retry, failures);
                     tracing::warn!(sink = %self.name, error = %error.message, attempt = failures, wait_ms = wait.as_millis() as u64, "retryable sink error; backing off");
                     if !self.sleep_unless_shutdown(wait) {
