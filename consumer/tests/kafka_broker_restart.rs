@@ -12,10 +12,12 @@ use std::time::Duration;
 use azlog_hub::service;
 use kafka_source_support::*;
 use pipeline_support::*;
-use rdkafka::producer::FutureRecord;
 use tokio::sync::watch;
 
 async fn produce_wave(brokers: &str, topic: &str, prefix: &str, messages: usize) -> Vec<String> {
+    // The broker may just have been (re)started: wait until its metadata has the topic with
+    // both partitions (send() also retries UnknownPartition/UnknownTopic within a deadline).
+    wait_topic_ready(&client(brokers, &[]), topic, 2, Duration::from_secs(60)).await;
     let p = producer(&client(brokers, &[]));
     let samples = sample_records();
     let mut ids = Vec::new();
@@ -28,14 +30,7 @@ async fn produce_wave(brokers: &str, topic: &str, prefix: &str, messages: usize)
             })
             .collect();
         let body = envelope(&recs);
-        p.send(
-            FutureRecord::<(), _>::to(topic)
-                .partition((m % 2) as i32)
-                .payload(&body),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+        send(&p, topic, (m % 2) as i32, body.as_bytes(), None).await;
     }
     ids
 }
@@ -49,6 +44,13 @@ async fn broker_restart_during_consumption_loses_nothing() {
     let group = unique("azrestart-g");
     create_topic(&client(&brokers, &[]), &topic, 2).await;
     let mut expected = produce_wave(&brokers, &topic, "a", 100).await;
+    // noida-db writes its state to disk about once a second (no log per write): a SIGKILL
+    // before that snapshot has the topic and wave a would make the *broker* lose them (after
+    // the restart the topic is unknown: UnknownPartition on produce). Wait for the snapshot so
+    // that every loss this test can see is the consumer's.
+    broker
+        .wait_persisted(&topic, &[(0, 50), (1, 50)], Duration::from_secs(60))
+        .await;
 
     let dir = tempfile::tempdir().unwrap();
     let plugins = stage_plugins(dir.path());

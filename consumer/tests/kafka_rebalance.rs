@@ -6,9 +6,9 @@
 mod kafka_source_support;
 mod pipeline_support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use azlog_hub::config::HubConfig;
 use azlog_hub::service;
@@ -31,8 +31,18 @@ fn config(dir: &Path, brokers: &str, topic: &str, group: &str) -> HubConfig {
     load_config(&path)
 }
 
+/// Whether every id in `ids` is in one of the `outs` files.
+fn all_delivered(ids: &[String], outs: &[&Path]) -> bool {
+    let got: BTreeSet<String> = outs.iter().flat_map(|o| read_ids(o)).collect();
+    ids.iter().all(|id| got.contains(id))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_move_between_instances_without_loss_or_duplicates() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let brokers = brokers();
     let topic = unique("azrebal");
     let group = unique("azrebal-g");
@@ -68,35 +78,62 @@ async fn partitions_move_between_instances_without_loss_or_duplicates() {
     }
     let (a_stop, a_rx) = watch::channel(false);
     let cfg = a_cfg.clone();
-    let a = tokio::spawn(async move { service::run(&cfg, a_rx).await });
+    let a = tokio::spawn(tracing::Instrument::instrument(
+        async move { service::run(&cfg, a_rx).await },
+        tracing::info_span!("A"),
+    ));
     assert!(wait_until(Duration::from_secs(60), || read_ids(&a_out).len() >= 200).await);
 
     // B joins: A's partitions are revoked (drained, committed), then split between A and B.
     let (b_stop, b_rx) = watch::channel(false);
     let cfg = b_cfg.clone();
-    let b = tokio::spawn(async move { service::run(&cfg, b_rx).await });
+    let b = tokio::spawn(tracing::Instrument::instrument(
+        async move { service::run(&cfg, b_rx).await },
+        tracing::info_span!("B"),
+    ));
     for (p, body) in produce(&mut ids, 200, 200) {
         send(&producer, &topic, p, body.as_bytes(), None).await;
     }
-    let both = wait_until(Duration::from_secs(60), || {
-        read_ids(&a_out).len() + read_ids(&b_out).len() >= 400 && !read_ids(&b_out).is_empty()
+    // A may consume all of that wave before the group has rebalanced (tansu answers a join
+    // after session.timeout.ms / 2, and later under load; A keeps reading until its
+    // partitions are revoked), leaving B nothing new to read on the partitions it gets. So
+    // keep producing a little (5 records per partition) until B has written something: every
+    // record produced after B owns a partition is B's to deliver.
+    let mut next = 400;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !wait_until(Duration::from_secs(2), || !read_ids(&b_out).is_empty()).await {
+        assert!(
+            Instant::now() < deadline,
+            "B never got a partition (A {}, B {}, {} produced)",
+            read_ids(&a_out).len(),
+            read_ids(&b_out).len(),
+            ids.len()
+        );
+        for (p, body) in produce(&mut ids, next, 20) {
+            send(&producer, &topic, p, body.as_bytes(), None).await;
+        }
+        next += 20;
+    }
+    let both = wait_until(Duration::from_secs(120), || {
+        all_delivered(&ids, &[&a_out, &b_out])
     })
     .await;
     assert!(
         both,
-        "B never got a partition (A {}, B {})",
+        "not everything delivered while A and B shared the partitions (A {}, B {}, {} produced)",
         read_ids(&a_out).len(),
-        read_ids(&b_out).len()
+        read_ids(&b_out).len(),
+        ids.len()
     );
 
     // A leaves: B takes everything.
     let _ = a_stop.send(true);
     let a_sum = a.await.expect("join").expect("run A");
-    for (p, body) in produce(&mut ids, 400, 200) {
+    for (p, body) in produce(&mut ids, next, 200) {
         send(&producer, &topic, p, body.as_bytes(), None).await;
     }
-    let all = wait_until(Duration::from_secs(60), || {
-        read_ids(&a_out).len() + read_ids(&b_out).len() >= 600
+    let all = wait_until(Duration::from_secs(120), || {
+        all_delivered(&ids, &[&a_out, &b_out])
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;

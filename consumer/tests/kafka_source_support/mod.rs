@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// The shared broker (`AZLOG_KAFKA_BROKERS`, default 127.0.0.1:19092); panics with what to run
@@ -116,7 +118,7 @@ pub fn client(brokers: &str, extra: &[(&str, &str)]) -> ClientConfig {
     c
 }
 
-/// Creates `topic` with `partitions` partitions.
+/// Creates `topic` with `partitions` partitions and waits until the metadata shows them all.
 pub async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = config.create().expect("admin client");
     let res = admin
@@ -129,6 +131,83 @@ pub async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) {
     for r in res {
         r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
     }
+    wait_topic_ready(
+        config,
+        topic,
+        usize::try_from(partitions).expect("partitions"),
+        Duration::from_secs(60),
+    )
+    .await;
+}
+
+/// Waits (up to `timeout`) until the broker's metadata lists `topic` with `partitions`
+/// partitions, each with a leader: a topic just created, or a broker just (re)started, is not
+/// always known at once, and a produce before that fails with UnknownPartition/UnknownTopic.
+/// Panics with the last metadata seen.
+pub async fn wait_topic_ready(
+    config: &ClientConfig,
+    topic: &str,
+    partitions: usize,
+    timeout: Duration,
+) {
+    let config = config.clone();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let brokers = config.get("bootstrap.servers").unwrap_or_default().to_owned();
+        let c: BaseConsumer = config.create().expect("metadata client");
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            match c.fetch_metadata(Some(&topic), Duration::from_secs(5)) {
+                Ok(md) => {
+                    let t = md.topics().iter().find(|t| t.name() == topic);
+                    match t {
+                        Some(t)
+                            if t.error().is_none()
+                                && t.partitions().len() == partitions
+                                && t.partitions()
+                                    .iter()
+                                    .all(|p| p.error().is_none() && p.leader() >= 0) =>
+                        {
+                            return;
+                        }
+                        Some(t) => {
+                            last = format!(
+                                "topic error {:?}, partitions {:?}",
+                                t.error(),
+                                t.partitions()
+                                    .iter()
+                                    .map(|p| (p.id(), p.leader(), p.error()))
+                                    .collect::<Vec<_>>()
+                            )
+                        }
+                        None => last = "topic not listed".into(),
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{topic} not ready with {partitions} partitions on {brokers} within {timeout:?}: {last}");
+    })
+    .await
+    .expect("metadata wait");
+}
+
+/// Whether a produce error only means the producer's metadata does not (yet) know the
+/// topic/partition (or its leader): the record was not written, so sending it again cannot
+/// duplicate it. Errors after which the record may have been written (timeouts) do not count.
+pub fn produce_retriable(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::NotLeaderForPartition
+        )
+    )
 }
 
 /// A producer that sends one record per request (`linger.ms=0`, awaited sends).
@@ -146,17 +225,22 @@ pub async fn send(
     payload: &[u8],
     timestamp_ms: Option<i64>,
 ) -> i64 {
-    let mut rec: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic)
-        .partition(partition)
-        .payload(payload);
-    if let Some(ts) = timestamp_ms {
-        rec = rec.timestamp(ts);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut rec: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic)
+            .partition(partition)
+            .payload(payload);
+        if let Some(ts) = timestamp_ms {
+            rec = rec.timestamp(ts);
+        }
+        match p.send(rec, Duration::from_secs(30)).await {
+            Ok(d) => return d.offset,
+            Err((e, _)) if produce_retriable(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err((e, _)) => panic!("produce to {topic}/{partition}: {e}"),
+        }
     }
-    let d = p
-        .send(rec, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|(e, _)| panic!("produce to {topic}/{partition}: {e}"));
-    d.offset
 }
 
 /// `[source.kafka]` for `topic`/`group` with test settings (short session timeout for tansu).
@@ -226,6 +310,48 @@ impl Noida {
             "noida-db did not listen on {}",
             self.port
         );
+    }
+
+    /// The high watermark of each partition of `topic` in the broker's on-disk snapshot
+    /// (`<data>/kafka.json`), empty when the snapshot does not have the topic (yet).
+    pub fn persisted_watermarks(&self, topic: &str) -> Vec<(i64, i64)> {
+        let Ok(text) = std::fs::read_to_string(self.data.join("kafka.json")) else {
+            return Vec::new();
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Vec::new();
+        };
+        let topics = v["topics"].as_array().cloned().unwrap_or_default();
+        let Some(t) = topics.iter().find(|t| t[0].as_str() == Some(topic)) else {
+            return Vec::new();
+        };
+        let mut marks: Vec<(i64, i64)> = t[1]["partitions"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| Some((p[0].as_i64()?, p[1]["high_watermark"].as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        marks.sort_unstable();
+        marks
+    }
+
+    /// Waits (up to `timeout`) until the on-disk snapshot has `topic` with these high
+    /// watermarks (partition, end offset). noida-db keeps its state in memory and writes it
+    /// to `kafka.json` about once a second, so a SIGKILL right after a topic was created or
+    /// records were produced loses them; a test that kills the broker waits for this first.
+    pub async fn wait_persisted(&self, topic: &str, want: &[(i64, i64)], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = self.persisted_watermarks(topic);
+        while seen != want {
+            assert!(
+                Instant::now() < deadline,
+                "noida-db did not persist {topic} with watermarks {want:?} within {timeout:?} (on disk: {seen:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen = self.persisted_watermarks(topic);
+        }
     }
 
     pub fn down(&mut self) {

@@ -158,11 +158,15 @@ linger_ms = 20
 }
 
 /// The `azlogTestId` of each line of a raw (or ECS, via event.original) file-sink file.
+/// A last line without its newline is one the sink is still writing (a test polling while the
+/// service runs can read it half-written): it is left for the next read.
 pub fn read_ids(path: &Path) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    complete
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("sink line is JSON");
