@@ -245,3 +245,24 @@ impl Drop for Noida {
         self.down();
     }
 }
+
+/// `(partition, low, high)` watermarks of every partition of `topic` (for diagnostics).
+pub fn watermarks(brokers: &str, topic: &str) -> Vec<(i32, i64, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("watermarks"))
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let parts = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
+    (0..parts)
+        .map(|p| {
+            let (lo, hi) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap_or((-1, -1));
+            (p, lo, hi)
+        })
+        .collect()
+}
