@@ -199,13 +199,14 @@ async fn bridge_eventhubs_to_kafka_read_back_in_full() {
     em.shutdown().await.unwrap();
 }
 
-/// Passes most runs (≈ 9 in 10, ~8 s), but in about 1 run in 10 whole Event Hubs events (70 or
-/// 150 of the 1 000 records, 7 or 15 events of 10, all in the first wave, 0 duplicates, 0 dead
-/// letters) were missing from Kafka while the checkpoints had passed them; the broker's
-/// watermarks matched what was read back, so the broker does not hold them. Whole events point
-/// at the path before the kafka sink (a sink batch spreads an event's records over several Kafka
-/// partitions); the file sink next to the kafka sink (added after those failures) tells which
-/// side lost them on the next failure. Not seen in 8 runs since; ignored until explained.
+/// Passes most runs (~8 s), but in about 1 run in 10 to 15 (seen when it runs next to the other
+/// bridge test on the loaded machine) 70-150 of the 1 000 records, all from the first wave that
+/// was in flight when the broker stopped, were missing from Kafka (0 duplicates, 0 dead letters)
+/// while the checkpoints had passed them; the broker's watermarks equal what was read back, and
+/// the file sink beside the kafka sink has every one of them. So they were lost on the kafka
+/// path after librdkafka reported them delivered: either noida-db acknowledged writes it lost at
+/// SIGTERM (or answered their retry as a duplicate sequence), or the plugin's accounting is
+/// wrong; not settled yet. Reproduce: run this file's tests with `--include-ignored` in a loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "open issue 6: intermittent loss of whole events across a broker restart (~1 run in 10), cause not found yet"]
 async fn broker_restart_during_the_bridge_loses_nothing() {
