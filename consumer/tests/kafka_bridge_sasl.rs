@@ -8,8 +8,7 @@ mod kafka_support;
 mod pipeline_support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
@@ -23,126 +22,6 @@ use rdkafka::ClientConfig;
 use tokio::sync::watch;
 
 const HUB: &str = "azure-logs";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A test CA and a server certificate for localhost/127.0.0.1 signed by it.
-fn make_certs(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=azlog test CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn wait_port(port: u16) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn python() -> PathBuf {
-    std::env::var("AZLOG_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("python3"))
-}
-
-fn tansu_bin() -> PathBuf {
-    std::env::var("AZLOG_TANSU_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../.tools/kafka/bin/tansu"
-            ))
-        })
-}
 
 fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
     let store = FileCheckpointStore::new(&config.state_dir);
@@ -210,48 +89,10 @@ async fn run(cfg: &HubConfig, em: &EmulatorHandle) -> azlog_hub::pipeline::RunSu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridge_into_sasl_ssl_plain_and_clear_refusals() {
     let dir = tempfile::tempdir().unwrap();
-    let tls = dir.path().join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    make_certs(&tls);
-    let (broker_port, front_port) = (free_port(), free_port());
-    let _tansu = Proc(
-        Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{broker_port}"),
-            ])
-            .args([
-                "--advertised-listener-url",
-                &format!("tcp://127.0.0.1:{front_port}"),
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu (scripts/kafka-start.sh installs it)"),
-    );
-    wait_port(broker_port);
     let good = "Endpoint=sb://localhost/;SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0LWtleQ==;EntityPath=x";
-    let _front = Proc(
-        Command::new(python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/python/sasl_plain_tls_proxy.py"
-            ))
-            .arg(front_port.to_string())
-            .arg(broker_port.to_string())
-            .arg(tls.join("server.pem"))
-            .arg(tls.join("server.key"))
-            .arg("$ConnectionString")
-            .arg(good)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the TLS/SASL front"),
-    );
-    wait_port(front_port);
-    let front = format!("127.0.0.1:{front_port}");
-    let ca = tls.join("ca.pem");
+    let sasl = SaslFront::start(dir.path(), good);
+    let front = sasl.front.clone();
+    let ca = sasl.ca.clone();
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &front)

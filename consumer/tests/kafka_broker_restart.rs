@@ -3,14 +3,14 @@
 //! restart would empty), the broker is killed (SIGKILL) mid-way while more records wait to be
 //! produced, restarted on the same port and data dir, and every record still reaches the file
 //! sink (0 lost; duplicates reported: noida re-delivers around rebalances).
-mod kafka_source_support;
+mod kafka_support;
 mod pipeline_support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use azlog_hub::service;
-use kafka_source_support::*;
+use kafka_support::*;
 use pipeline_support::*;
 use tokio::sync::watch;
 
@@ -76,7 +76,7 @@ async fn broker_restart_during_consumption_loses_nothing() {
     // Some records through, then the broker goes away for 3 s.
     let some = wait_until(Duration::from_secs(60), || !read_ids(&out).is_empty()).await;
     assert!(some, "nothing consumed before the restart");
-    broker.down();
+    broker.kill();
     let while_down = read_ids(&out).len();
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.up();

@@ -3,7 +3,7 @@
 //! moments while records are still being produced, then restarted (≥ 3 kills). Every record
 //! must reach the sink at least once (0 lost: offsets are committed only for acknowledged
 //! records); duplicates are reported.
-mod kafka_source_support;
+mod kafka_support;
 mod pipeline_support;
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_source_support::*;
+use kafka_support::*;
 use pipeline_support::*;
 use rdkafka::producer::FutureRecord;
 

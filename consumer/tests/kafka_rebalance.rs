@@ -3,7 +3,7 @@
 //! stored offsets committed before they are released), then the first stops (its partitions move
 //! to the second). Every record reaches one of the two file sinks (0 lost) and, thanks to the
 //! drain before release, without duplicates across the hand-overs.
-mod kafka_source_support;
+mod kafka_support;
 mod pipeline_support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use azlog_hub::config::HubConfig;
 use azlog_hub::service;
-use kafka_source_support::*;
+use kafka_support::*;
 use pipeline_support::*;
 use tokio::sync::watch;
 

@@ -4,111 +4,17 @@
 //! (tests/python/sasl_plain_tls_proxy.py) with certificates made here by openssl. The right
 //! connection string reads every record; a wrong one and a missing CA are rejected with clear
 //! errors (`azlog-hub run` stops at start-up with exit status 2).
-mod kafka_source_support;
+mod kafka_support;
 mod pipeline_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use azlog_hub::service;
-use kafka_source_support::*;
+use kafka_support::*;
 use pipeline_support::*;
 use tokio::sync::watch;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A test CA and a server certificate for localhost/127.0.0.1 signed by it.
-fn make_certs(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=azlog test CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-}
-
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    std::env::var("AZLOG_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("python3"))
-}
-
-fn connection_string(key: &str, topic: &str) -> String {
-    format!("Endpoint=sb://localhost/;SharedAccessKeyName=listen;SharedAccessKey={key};EntityPath={topic}")
-}
 
 /// Runs `azlog-hub run` (output into a file: librdkafka logs every retry, more than a pipe
 /// holds) until it exits or 60 s passed; its exit code and output.
@@ -150,35 +56,11 @@ fn tail(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sasl_ssl_plain_with_a_connection_string_and_clear_rejections() {
     let dir = tempfile::tempdir().unwrap();
-    let tls = dir.path().join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    make_certs(&tls);
-    let (broker_port, front_port) = (free_port(), free_port());
-    let _tansu = Tansu::start(broker_port, front_port, &dir.path().join("tansu.log"));
     let topic = unique("azsasl");
     let good = connection_string("c2VjcmV0LWtleQ==", &topic);
-    let _proxy = Proxy(
-        Command::new(python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/python/sasl_plain_tls_proxy.py"
-            ))
-            .arg(front_port.to_string())
-            .arg(broker_port.to_string())
-            .arg(tls.join("server.pem"))
-            .arg(tls.join("server.key"))
-            .arg("$ConnectionString")
-            .arg(&good)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the TLS/SASL front"),
-    );
-    assert!(
-        wait_port(front_port, Duration::from_secs(10)),
-        "front did not listen"
-    );
-    let front = format!("127.0.0.1:{front_port}");
-    let ca = tls.join("ca.pem");
+    let sasl = SaslFront::start(dir.path(), &good);
+    let front = sasl.front.clone();
+    let ca = sasl.ca.clone();
     let cc = client(
         &front,
         &[

@@ -4,7 +4,7 @@
 //! the malformed one is dead-lettered with its topic/partition/offset; offsets are committed to
 //! the group only for acknowledged records; `azlog-hub replay` from an offset and from a time
 //! delivers exactly the expected records.
-mod kafka_source_support;
+mod kafka_support;
 mod pipeline_support;
 mod syslog_support;
 
@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use azlog_hub::service;
-use kafka_source_support::*;
+use kafka_support::*;
 use pipeline_support::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
