@@ -649,3 +649,82 @@ impl Drop for SaslFront {
         let _ = self.proxy.wait();
     }
 }
+
+/// A loopback TCP forwarder in front of a broker (`127.0.0.1:<port>` → `127.0.0.1:<target>`)
+/// that the test can [`cut`](Forwarder::cut): every live connection is dropped at once
+/// (bytes read from one side and not yet written to the other are lost, as on a dead link) and
+/// new connections are closed as soon as they are accepted, until [`restore`](Forwarder::restore).
+/// Runs on the caller's tokio runtime; stops on drop.
+pub struct Forwarder {
+    pub port: u16,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Forwarder {
+    /// Listens on a free port and forwards to `target`.
+    pub async fn start(target: u16) -> Forwarder {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("forwarder listens");
+        let port = listener.local_addr().expect("forwarder address").port();
+        // Even epochs: open; odd: cut. Every change drops the live connections.
+        let (tx, _) = tokio::sync::watch::channel(0u64);
+        let cut = std::sync::Arc::new(tx);
+        let state = cut.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mut epoch = state.subscribe();
+                let at = *epoch.borrow_and_update();
+                if at % 2 == 1 {
+                    drop(client);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    let mut client = client;
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = epoch.changed() => {}
+                    }
+                    // Dropped here: both sockets close, whatever was in between is gone.
+                });
+            }
+        });
+        Forwarder { port, cut, accept }
+    }
+
+    /// Drops every live connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.send_modify(|e| {
+            if *e % 2 == 0 {
+                *e += 1;
+            }
+        });
+    }
+
+    /// Accepts (and forwards) new connections again.
+    pub fn restore(&self) {
+        self.cut.send_modify(|e| {
+            if *e % 2 == 1 {
+                *e += 1;
+            }
+        });
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut.send_modify(|e| *e += 2);
+    }
+}
