@@ -10,115 +10,14 @@ mod kafka_support;
 mod pipeline_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
-use azlog_hub::checkpoint::{CheckpointStore, FileCheckpointStore};
-use azlog_hub::config::HubConfig;
 use azlog_hub::service;
 use bytes::Bytes;
+use kafka_support::bridge::*;
 use kafka_support::*;
 use pipeline_support::*;
 use tokio::sync::watch;
-
-const HUB: &str = "azure-logs";
-
-async fn emulator(partitions: u32) -> EmulatorHandle {
-    azlog_emulator::start(EmulatorConfig::ephemeral(vec![HubSpec::new(
-        HUB, partitions,
-    )]))
-    .await
-    .expect("emulator starts")
-}
-
-fn kafka_sink(brokers: &str, topic: &str, message_timeout_ms: u64) -> String {
-    format!(
-        r#"[[sink]]
-name = "kafka"
-plugin = "kafka"
-brokers = "{brokers}"
-topic = "{topic}"
-format = "raw"
-message_timeout_ms = {message_timeout_ms}
-[sink.properties]
-"socket.nagle.disable" = true
-"batch.num.messages" = 5000
-"reconnect.backoff.max.ms" = 1000
-[sink.batch]
-max_records = 200
-linger_ms = 20
-[sink.retry]
-initial_backoff_ms = 100
-max_backoff_ms = 1000
-"#
-    )
-}
-
-/// A config reading the emulator hub into the kafka sink.
-fn config(dir: &Path, em: &EmulatorHandle, sinks: &str) -> HubConfig {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    stage_kafka_plugin(&plugins);
-    copy_plugins(&plugins, &["azlog-sink-file"]);
-    let path = write_config(dir, &plugins, sinks, "[checkpoint]\nevery_ms = 100\n");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
-        &em.connection_string(HUB),
-    );
-    std::fs::write(&path, text).unwrap();
-    load_config(&path)
-}
-
-fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
-    let store = FileCheckpointStore::new(&config.state_dir);
-    let key = service::assemble::checkpoint_key(config.eventhubs().unwrap());
-    futures::executor::block_on(store.load(&key, partition))
-        .expect("load checkpoint")
-        .map(|c| c.sequence)
-}
-
-/// True when every partition's checkpoint reached its last event.
-fn all_checkpointed(cfg: &HubConfig, em: &EmulatorHandle, partitions: u32) -> bool {
-    (0..partitions).all(|p| {
-        let p = p.to_string();
-        let last = em.partition_info(HUB, &p).unwrap().last_seq;
-        checkpoint_seq(cfg, &p) == Some(last)
-    })
-}
-
-/// Publishes `events` events of `per_event` tagged sample records, round-robin over the
-/// partitions; returns the ids.
-fn publish(
-    em: &EmulatorHandle,
-    prefix: &str,
-    events: usize,
-    per_event: usize,
-    partitions: u32,
-) -> BTreeSet<String> {
-    let records = sample_records();
-    let mut ids = BTreeSet::new();
-    let mut n = 0;
-    for e in 0..events {
-        let body: Vec<String> = (0..per_event)
-            .map(|_| {
-                let id = format!("{prefix}{n}");
-                n += 1;
-                ids.insert(id.clone());
-                tag(&records[n % records.len()], &id)
-            })
-            .collect();
-        let p = (e % partitions as usize).to_string();
-        em.publish(HUB, Some(&p), None, Bytes::from(envelope(&body)))
-            .unwrap();
-    }
-    ids
-}
-
-fn id_of(value: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(value).expect("value is JSON");
-    v["azlogTestId"].as_str().expect("azlogTestId").to_owned()
-}
 
 /// Reads the topic until every expected id was seen (or the timeout); returns id → copies.
 async fn read_back(

@@ -17,74 +17,18 @@ mod kafka_support;
 mod pipeline_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
-use azlog_hub::checkpoint::{CheckpointStore, FileCheckpointStore};
+use azlog_emulator::EmulatorHandle;
 use azlog_hub::config::HubConfig;
 use azlog_hub::service;
-use bytes::Bytes;
+use kafka_support::bridge::*;
 use kafka_support::*;
 use pipeline_support::*;
 use tokio::sync::watch;
 
-const HUB: &str = "azure-logs";
 const PARTITIONS: u32 = 2;
 const MESSAGE_TIMEOUT_MS: u64 = 2000;
-
-async fn emulator() -> EmulatorHandle {
-    azlog_emulator::start(EmulatorConfig::ephemeral(vec![HubSpec::new(
-        HUB, PARTITIONS,
-    )]))
-    .await
-    .expect("emulator starts")
-}
-
-fn kafka_sink(brokers: &str, topic: &str) -> String {
-    format!(
-        r#"[[sink]]
-name = "kafka"
-plugin = "kafka"
-brokers = "{brokers}"
-topic = "{topic}"
-format = "raw"
-message_timeout_ms = {MESSAGE_TIMEOUT_MS}
-[sink.properties]
-"socket.nagle.disable" = true
-"batch.num.messages" = 5000
-"reconnect.backoff.max.ms" = 500
-[sink.batch]
-max_records = 200
-linger_ms = 20
-[sink.retry]
-initial_backoff_ms = 100
-max_backoff_ms = 1000
-"#
-    )
-}
-
-fn config(dir: &Path, em: &EmulatorHandle, sinks: &str) -> HubConfig {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    stage_kafka_plugin(&plugins);
-    copy_plugins(&plugins, &["azlog-sink-file"]);
-    let path = write_config(dir, &plugins, sinks, "[checkpoint]\nevery_ms = 100\n");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
-        &em.connection_string(HUB),
-    );
-    std::fs::write(&path, text).unwrap();
-    load_config(&path)
-}
-
-fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
-    let store = FileCheckpointStore::new(&config.state_dir);
-    let key = service::assemble::checkpoint_key(config.eventhubs().unwrap());
-    futures::executor::block_on(store.load(&key, partition))
-        .expect("load checkpoint")
-        .map(|c| c.sequence)
-}
 
 fn checkpoints(cfg: &HubConfig) -> Vec<Option<i64>> {
     (0..PARTITIONS)
@@ -98,39 +42,6 @@ fn last_seqs(em: &EmulatorHandle) -> Vec<i64> {
         .collect()
 }
 
-fn all_checkpointed(cfg: &HubConfig, em: &EmulatorHandle) -> bool {
-    checkpoints(cfg)
-        .into_iter()
-        .zip(last_seqs(em))
-        .all(|(cp, last)| cp == Some(last))
-}
-
-/// Publishes `events` events of `per_event` tagged records round-robin; returns the ids.
-fn publish(em: &EmulatorHandle, prefix: &str, events: usize, per_event: usize) -> BTreeSet<String> {
-    let records = sample_records();
-    let mut ids = BTreeSet::new();
-    let mut n = 0;
-    for e in 0..events {
-        let body: Vec<String> = (0..per_event)
-            .map(|_| {
-                let id = format!("{prefix}{n}");
-                n += 1;
-                ids.insert(id.clone());
-                tag(&records[n % records.len()], &id)
-            })
-            .collect();
-        let p = (e % PARTITIONS as usize).to_string();
-        em.publish(HUB, Some(&p), None, Bytes::from(envelope(&body)))
-            .unwrap();
-    }
-    ids
-}
-
-fn id_of(value: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(value).expect("value is JSON");
-    v["azlogTestId"].as_str().expect("azlogTestId").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_cut_mid_produce_loses_no_acknowledged_record() {
     let work = tempfile::tempdir().unwrap();
@@ -142,17 +53,17 @@ async fn connection_cut_mid_produce_loses_no_acknowledged_record() {
     let brokers = format!("127.0.0.1:{}", fwd.port);
     let topic = unique("cut");
     create_topic(&client(&brokers, &[]), &topic, 2).await;
-    let em = emulator().await;
+    let em = emulator(PARTITIONS).await;
     let dir = tempfile::tempdir().unwrap();
     let side = dir.path().join("out/side.ndjson");
     let sinks = format!(
         "{}\n{}",
-        kafka_sink(&brokers, &topic),
+        kafka_sink(&brokers, &topic, MESSAGE_TIMEOUT_MS),
         raw_file_sink("side", &side)
     );
     let cfg = config(dir.path(), &em, &sinks);
     let t0 = Instant::now();
-    let mut expected = publish(&em, "a", 300, 10);
+    let mut expected = publish(&em, "a", 300, 10, PARTITIONS);
     let (stop_tx, stop_rx) = watch::channel(false);
     let run_cfg = cfg.clone();
     let task = tokio::spawn(async move { service::run(&run_cfg, stop_rx).await });
@@ -166,13 +77,16 @@ async fn connection_cut_mid_produce_loses_no_acknowledged_record() {
     fwd.cut();
     let cp_at_cut = checkpoints(&cfg);
     let last_at_cut = last_seqs(&em);
-    expected.extend(publish(&em, "c", 40, 10));
+    expected.extend(publish(&em, "c", 40, 10, PARTITIONS));
     // Longer than message_timeout_ms: whatever was in flight is reported failed (or delivered).
     tokio::time::sleep(Duration::from_millis(MESSAGE_TIMEOUT_MS + 2000)).await;
     let cp_while_cut = checkpoints(&cfg);
     fwd.restore();
-    expected.extend(publish(&em, "d", 20, 10));
-    let reached = wait_until(Duration::from_secs(60), || all_checkpointed(&cfg, &em)).await;
+    expected.extend(publish(&em, "d", 20, 10, PARTITIONS));
+    let reached = wait_until(Duration::from_secs(60), || {
+        all_checkpointed(&cfg, &em, PARTITIONS)
+    })
+    .await;
     stop_tx.send(true).unwrap();
     let summary = task.await.unwrap().unwrap();
     assert!(reached, "checkpoints did not reach the end: {summary:#?}");

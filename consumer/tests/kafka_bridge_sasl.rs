@@ -12,37 +12,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
-use azlog_hub::checkpoint::{CheckpointStore, FileCheckpointStore};
 use azlog_hub::config::HubConfig;
 use azlog_hub::service;
 use bytes::Bytes;
+use kafka_support::bridge::*;
 use kafka_support::*;
 use pipeline_support::*;
 use rdkafka::ClientConfig;
 use tokio::sync::watch;
-
-const HUB: &str = "azure-logs";
-
-fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
-    let store = FileCheckpointStore::new(&config.state_dir);
-    let key = service::assemble::checkpoint_key(config.eventhubs().unwrap());
-    futures::executor::block_on(store.load(&key, partition))
-        .expect("load checkpoint")
-        .map(|c| c.sequence)
-}
-
-fn config(dir: &Path, em: &EmulatorHandle, sink: &str) -> HubConfig {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    stage_kafka_plugin(&plugins);
-    let path = write_config(dir, &plugins, sink, "[checkpoint]\nevery_ms = 100\n");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
-        &em.connection_string(HUB),
-    );
-    std::fs::write(&path, text).unwrap();
-    load_config(&path)
-}
 
 fn sink(front: &str, topic: &str, password_env: &str, ca: Option<&Path>) -> String {
     let ca = ca.map_or(String::new(), |c| {

@@ -8,6 +8,8 @@
 //! short `session.timeout.ms` (group joins otherwise take ~23 s) and, where exact offsets
 //! matter, one record per produce request.
 #![allow(dead_code)]
+pub mod bridge;
+
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
