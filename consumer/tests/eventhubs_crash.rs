@@ -6,7 +6,7 @@ mod pipeline_support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use azlog_emulator::{EmulatorConfig, HubSpec};
@@ -18,30 +18,6 @@ const PARTITIONS: u32 = 4;
 const EVENTS: usize = 10_000;
 const PER_EVENT: usize = 10;
 const KILLS: usize = 12;
-
-fn record(id: usize) -> String {
-    format!(
-        r#"{{"azlogTestId":"id{id}","time":"2024-05-01T10:00:00Z","resourceId":"/SUBSCRIPTIONS/6D3B/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.WEB/SITES/APP{p}","operationName":"MICROSOFT.WEB/SITES/WRITE","category":"Administrative","resultType":"Success","callerIpAddress":"203.0.113.9","correlationId":"c{id}","level":"Information"}}"#,
-        p = id % 7
-    )
-}
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env_remove("AZLOG_PLUGIN_DIR")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn azlog-hub run")
-}
 
 /// Every `"azlogTestId":"…"` in the sink file (robust to a torn last line after SIGKILL).
 fn scan_ids(path: &Path) -> (HashMap<String, usize>, usize, usize) {
@@ -98,7 +74,7 @@ async fn kill_9_at_random_moments_loses_no_record() {
                 let recs: Vec<String> = (0..PER_EVENT)
                     .map(|_| {
                         id += 1;
-                        record(id - 1)
+                        crash_record(id - 1)
                     })
                     .collect();
                 let body = envelope(&recs);
@@ -120,7 +96,7 @@ async fn kill_9_at_random_moments_loses_no_record() {
     let started = Instant::now();
     let mut kill_times = Vec::new();
     for _ in 0..KILLS {
-        let mut child = spawn(&path, &log);
+        let mut child = spawn_run(&path, &log, "warn");
         let wait = Duration::from_millis(rng.u64(300..2500));
         tokio::time::sleep(wait).await;
         let delivered = scan_ids(&out).0.len();
@@ -132,7 +108,7 @@ async fn kill_9_at_random_moments_loses_no_record() {
 
     // Final run until every record is there, then a graceful stop.
     let total = EVENTS * PER_EVENT;
-    let mut child = spawn(&path, &log);
+    let mut child = spawn_run(&path, &log, "warn");
     let done = wait_until(Duration::from_secs(180), || scan_ids(&out).0.len() >= total).await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -8,7 +8,7 @@ mod pipeline_support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kafka_support::*;
@@ -19,30 +19,6 @@ const PARTITIONS: i32 = 3;
 const MESSAGES: usize = 2_000;
 const PER_MESSAGE: usize = 10;
 const KILLS: usize = 4;
-
-fn record(id: usize) -> String {
-    format!(
-        r#"{{"azlogTestId":"id{id}","time":"2024-05-01T10:00:00Z","resourceId":"/SUBSCRIPTIONS/6D3B/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.WEB/SITES/APP{p}","operationName":"MICROSOFT.WEB/SITES/WRITE","category":"Administrative","resultType":"Success","callerIpAddress":"203.0.113.9","correlationId":"c{id}","level":"Information"}}"#,
-        p = id % 7
-    )
-}
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env_remove("AZLOG_PLUGIN_DIR")
-        .env("RUST_LOG", "warn,azlog_hub::source::kafka=info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn azlog-hub run")
-}
 
 /// Every `"azlogTestId":"…"` in the sink file (robust to a torn last line after SIGKILL).
 fn scan_ids(path: &Path) -> HashMap<String, usize> {
@@ -93,7 +69,7 @@ async fn kill_9_during_consumption_loses_no_record() {
                     let recs: Vec<String> = (0..PER_MESSAGE)
                         .map(|_| {
                             id += 1;
-                            record(id - 1)
+                            crash_record(id - 1)
                         })
                         .collect();
                     let body = envelope(&recs);
@@ -125,7 +101,7 @@ async fn kill_9_during_consumption_loses_no_record() {
     let started = Instant::now();
     let mut kills = Vec::new();
     for _ in 0..KILLS {
-        let mut child = spawn(&path, &log);
+        let mut child = spawn_run(&path, &log, "warn,azlog_hub::source::kafka=info");
         // Kill once it made progress (joining the group takes a few seconds), at a random moment.
         let before = scan_ids(&out).len();
         let progressed =
@@ -140,7 +116,7 @@ async fn kill_9_during_consumption_loses_no_record() {
 
     // Final run until every record is there, then a graceful stop.
     let total = MESSAGES * PER_MESSAGE;
-    let mut child = spawn(&path, &log);
+    let mut child = spawn_run(&path, &log, "warn,azlog_hub::source::kafka=info");
     let done = wait_until(Duration::from_secs(180), || scan_ids(&out).len() >= total).await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -208,3 +208,30 @@ pub fn load_config(path: &Path) -> azlog_hub::config::HubConfig {
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Record `id` of the crash tests: a small activity-log record tagged `id<id>`.
+pub fn crash_record(id: usize) -> String {
+    format!(
+        r#"{{"azlogTestId":"id{id}","time":"2024-05-01T10:00:00Z","resourceId":"/SUBSCRIPTIONS/6D3B/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.WEB/SITES/APP{p}","operationName":"MICROSOFT.WEB/SITES/WRITE","category":"Administrative","resultType":"Success","callerIpAddress":"203.0.113.9","correlationId":"c{id}","level":"Information"}}"#,
+        p = id % 7
+    )
+}
+
+/// Starts `azlog-hub run --config <config>` (the binary under test) with `RUST_LOG=<rust_log>`,
+/// its stderr appended to `log`, plugins from the config only.
+pub fn spawn_run(config: &Path, log: &Path, rust_log: &str) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    std::process::Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env_remove("AZLOG_PLUGIN_DIR")
+        .env("RUST_LOG", rust_log)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn azlog-hub run")
+}
