@@ -37,11 +37,15 @@ fn rsyslog_up() -> bool {
     up
 }
 
-fn received(app: &str, n: usize) -> Vec<String> {
-    let file = std::env::var("AZLOG_SYSLOG_DIR")
+/// The rsyslog instance's folder (`AZLOG_SYSLOG_DIR`, default `.tools/syslog`).
+fn syslog_dir() -> PathBuf {
+    std::env::var("AZLOG_SYSLOG_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join(".tools/syslog"))
-        .join("out/messages.jsonl");
+}
+
+fn received(app: &str, n: usize) -> Vec<String> {
+    let file = syslog_dir().join("out/messages.jsonl");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -94,7 +98,7 @@ fn cef_plugin_so_delivers_to_rsyslog_over_tls() {
     if !rsyslog_up() {
         return;
     }
-    let ca = workspace_root().join(".tools/syslog/certs/ca.pem");
+    let ca = syslog_dir().join("certs/ca.pem");
     let app = format!("aztso{}", std::process::id());
     let got = run(
         "cef",
