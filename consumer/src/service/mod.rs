@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use azlog_mapper::Mapper;
 use tokio::sync::watch;
 
+use crate::checkpoint::{CheckpointKey, CheckpointStore};
 use crate::config::{HubConfig, SourceConfig};
 use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
 use crate::source::{Source, StartFrom, Until};
@@ -45,21 +46,12 @@ pub async fn run(config: &HubConfig, mut stop: watch::Receiver<bool>) -> Result<
 pub async fn run_with_source(
     config: &HubConfig,
     source: Arc<dyn Source>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
     let eh = config.eventhubs()?;
     let store = assemble::checkpoint_store(&config.checkpoint).await?;
     let key = assemble::checkpoint_key(eh);
     tracing::info!(store = %store.describe(), hub = %key.hub, consumer_group = %key.consumer_group, "checkpoint store");
-    let registry = assemble::plugins(&config.plugin_dir)?;
-    let mapper =
-        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
-    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
-    let Some(hosts) = assemble::open_sinks(&config.sinks, &registry, &mut stop).await? else {
-        return Ok(RunSummary::stopped());
-    };
-    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, boxed(hosts), dead);
-    let aux_tx = start_reporting(config, pipeline.metrics(), source.clone()).await?;
     let opts = RunOptions {
         settings: config.pipeline.clone(),
         envelope: config.envelope.clone(),
@@ -78,9 +70,57 @@ pub async fn run_with_source(
         idle_timeout: None,
         connect_attempts: None,
     };
+    run_live(config, source, opts, stop).await
+}
+
+/// The live run every source shares: loads the plugins and schema tables, opens the sinks,
+/// starts `/metrics` and progress reporting, then runs the pipeline with `opts` until `stop`.
+pub async fn run_live(
+    config: &HubConfig,
+    source: Arc<dyn Source>,
+    opts: RunOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
+    let registry = assemble::plugins(&config.plugin_dir)?;
+    let mapper =
+        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
+    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
+    let Some(hosts) = assemble::open_sinks(&config.sinks, &registry, &mut stop).await? else {
+        source.close().await;
+        return Ok(RunSummary::stopped());
+    };
+    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, boxed(hosts), dead);
+    let aux_tx = start_reporting(config, pipeline.metrics(), source).await?;
     let summary = pipeline.run(opts, stop).await;
     let _ = aux_tx.send(true);
     summary
+}
+
+/// Options of a live run whose positions are kept by the source itself (`store` under `key`: the
+/// Kafka group, the WAD watermarks): it resumes from there and checkpoints there. Acknowledgements
+/// reach the source only through checkpoints, so a cadence without a time bound gets `every`.
+pub fn source_checkpointed(
+    config: &HubConfig,
+    store: Arc<dyn CheckpointStore>,
+    key: CheckpointKey,
+    every: Duration,
+) -> RunOptions {
+    let mut cadence = config.checkpoint.cadence;
+    if cadence.every.is_zero() {
+        cadence.every = every;
+    }
+    RunOptions {
+        resume_from: Some((store.clone(), key.clone())),
+        checkpoints: Some(CheckpointTarget {
+            store,
+            key,
+            cadence,
+            flush_sinks: config.checkpoint.flush_sinks,
+        }),
+        settings: config.pipeline.clone(),
+        envelope: config.envelope.clone(),
+        ..RunOptions::live(StartFrom::Earliest)
+    }
 }
 
 /// The `[metrics]` endpoint, the progress log lines and the partition-end polling of a live

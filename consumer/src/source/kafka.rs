@@ -780,54 +780,21 @@ pub fn checkpoint_key(config: &KafkaConfig) -> CheckpointKey {
 pub async fn run_kafka(
     config: &crate::config::HubConfig,
     kafka: &KafkaConfig,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<crate::pipeline::RunSummary> {
-    use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
-    use anyhow::Context as _;
     let source =
         KafkaSource::new(kafka, KafkaMode::Group).map_err(|e| anyhow::anyhow!(e.message))?;
     let offsets: Arc<dyn CheckpointStore> = source.offsets();
     let source: Arc<dyn Source> = Arc::new(source);
     tracing::info!(source = %source.describe(), "Kafka source");
-    let registry = crate::service::assemble::plugins(&config.plugin_dir)?;
-    let mapper = Arc::new(
-        azlog_mapper::Mapper::load(config.schemas.as_deref())
-            .context("loading the schema tables")?,
-    );
-    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
-    let Some(hosts) =
-        crate::service::assemble::open_sinks(&config.sinks, &registry, &mut stop).await?
-    else {
-        source.close().await;
-        return Ok(RunSummary::stopped());
-    };
-    let hosts: Vec<Box<dyn crate::pipeline::DeliverySink>> = hosts
-        .into_iter()
-        .map(|h| Box::new(h) as Box<dyn crate::pipeline::DeliverySink>)
-        .collect();
-    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, hosts, dead);
-    let aux_tx = crate::service::start_reporting(config, pipeline.metrics(), source).await?;
     // Offsets reach the group only through checkpoints: keep a time cadence.
-    let mut cadence = config.checkpoint.cadence;
-    if cadence.every.is_zero() {
-        cadence.every = Duration::from_secs(1);
-    }
-    let key = checkpoint_key(kafka);
-    let opts = RunOptions {
-        resume_from: Some((offsets.clone(), key.clone())),
-        checkpoints: Some(CheckpointTarget {
-            store: offsets,
-            key,
-            cadence,
-            flush_sinks: config.checkpoint.flush_sinks,
-        }),
-        settings: config.pipeline.clone(),
-        envelope: config.envelope.clone(),
-        ..RunOptions::live(StartFrom::Earliest)
-    };
-    let summary = pipeline.run(opts, stop).await;
-    let _ = aux_tx.send(true);
-    summary
+    let opts = crate::service::source_checkpointed(
+        config,
+        offsets,
+        checkpoint_key(kafka),
+        Duration::from_secs(1),
+    );
+    crate::service::run_live(config, source, opts, stop).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use azlog_mapper::Mapper;
 use azlog_wad::{BatchAck, FileWatermarkStore, PollOptions, TableSpec, WadConfig, WadSource};
 use azlog_wad::{WadRow, WatermarkStore};
 use tokio::sync::watch;
@@ -22,7 +21,7 @@ use tokio::sync::watch;
 use super::{PartitionInfo, PartitionReader, RawEvent, Source, SourceError, StartFrom};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointKey, CheckpointStore};
 use crate::config::HubConfig;
-use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
+use crate::pipeline::RunSummary;
 
 /// Batches handed to the pipeline and not yet covered by a checkpoint, per table.
 #[derive(Default)]
@@ -284,7 +283,7 @@ use serde::Deserialize as _;
 pub async fn run_wad(
     config: &HubConfig,
     wad: &WadConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
     let base = config
         .file
@@ -305,41 +304,9 @@ pub async fn run_wad(
     );
     let bridge = source.bridge();
     let source: Arc<dyn Source> = Arc::new(source);
-    let registry = crate::service::assemble::plugins(&config.plugin_dir)?;
-    let mapper =
-        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
-    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
-    let Some(hosts) =
-        crate::service::assemble::open_sinks(&config.sinks, &registry, &mut stop).await?
-    else {
-        return Ok(RunSummary::stopped());
-    };
-    let hosts: Vec<Box<dyn crate::pipeline::DeliverySink>> = hosts
-        .into_iter()
-        .map(|h| Box::new(h) as Box<dyn crate::pipeline::DeliverySink>)
-        .collect();
-    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, hosts, dead);
-    let aux_tx = crate::service::start_reporting(config, pipeline.metrics(), source).await?;
     let key = CheckpointKey::new("wad", "tables", "azlog-hub");
     // Acknowledgements reach the poller only through checkpoints: keep a time cadence.
-    let mut cadence = config.checkpoint.cadence;
-    if cadence.every.is_zero() {
-        cadence.every = std::time::Duration::from_secs(5);
-    }
-    let bridge: Arc<dyn CheckpointStore> = bridge;
-    let opts = RunOptions {
-        resume_from: Some((bridge.clone(), key.clone())),
-        checkpoints: Some(CheckpointTarget {
-            store: bridge,
-            key,
-            cadence,
-            flush_sinks: config.checkpoint.flush_sinks,
-        }),
-        settings: config.pipeline.clone(),
-        envelope: config.envelope.clone(),
-        ..RunOptions::live(StartFrom::Earliest)
-    };
-    let summary = pipeline.run(opts, stop).await;
-    let _ = aux_tx.send(true);
-    summary
+    let opts =
+        crate::service::source_checkpointed(config, bridge, key, std::time::Duration::from_secs(5));
+    crate::service::run_live(config, source, opts, stop).await
 }
