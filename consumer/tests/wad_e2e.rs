@@ -98,7 +98,15 @@ async fn insert(client: &TableClient, table: &str, rows: Vec<String>) {
     }
 }
 
-async fn run_for(cfg: &HubConfig, out: &Path, app: &str, want: usize, settle: Duration) -> usize {
+/// Runs the WAD source until `want` messages arrived (plus `settle`); returns the records the
+/// run delivered and, when the config has a metrics endpoint, its `/metrics` page read then.
+async fn run_for(
+    cfg: &HubConfig,
+    out: &Path,
+    app: &str,
+    want: usize,
+    settle: Duration,
+) -> (usize, Option<String>) {
     let wad = load_wad_config(&cfg.file)
         .expect("wad config")
         .expect("[source.wad]");
@@ -109,6 +117,10 @@ async fn run_for(cfg: &HubConfig, out: &Path, app: &str, want: usize, settle: Du
     // Long enough for further poll cycles (1 s). Checkpoints are written only at the end of a
     // run (every_ms = 60000): the acknowledgements all come from the final checkpoint.
     tokio::time::sleep(settle).await;
+    let metrics = match cfg.metrics.listen {
+        Some(addr) => Some(http_get(addr, "/metrics").await),
+        None => None,
+    };
     stop_tx.send(true).expect("stop");
     let summary = task.await.expect("join").expect("run");
     assert!(
@@ -118,7 +130,26 @@ async fn run_for(cfg: &HubConfig, out: &Path, app: &str, want: usize, settle: Du
     );
     assert!(summary.error.is_none(), "{summary:#?}");
     assert_eq!(summary.dead_lettered, 0);
-    summary.records as usize
+    (summary.records as usize, metrics)
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("response");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+/// The value of the sample `name{table="<table>"}` on a `/metrics` page.
+fn table_metric(page: &str, name: &str, table: &str) -> Option<f64> {
+    let prefix = format!("{name}{{table=\"{table}\"}} ");
+    page.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str())?.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +201,21 @@ async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
 
     // Run 1: every row once; stopped as soon as the last message arrived (the final
     // checkpoint's acknowledgements still reach the watermark).
-    let records = run_for(&cfg, &out, &app, n, Duration::ZERO).await;
+    let mut first_cfg = cfg.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    first_cfg.metrics.listen = Some(listener.local_addr().unwrap());
+    drop(listener);
+    let (records, page) = run_for(&first_cfg, &out, &app, n, Duration::ZERO).await;
+    // The poller's counters are on /metrics, labelled with <account>/<table>.
+    let page = page.expect("metrics page");
+    let id = format!("{DEV_ACCOUNT_NAME}/{table}");
+    let m =
+        |name| table_metric(&page, name, &id).unwrap_or_else(|| panic!("{name} missing:\n{page}"));
+    assert_eq!(m("azlog_wad_rows_delivered_total"), n as f64);
+    assert!(m("azlog_wad_rows_read_total") >= n as f64);
+    assert!(m("azlog_wad_pages_total") >= 1.0);
+    assert!(m("azlog_wad_requests_total") >= 1.0);
+    assert_eq!(m("azlog_wad_errors_total"), 0.0);
     let got = received(&out, &app);
     assert_eq!(got.len(), n, "one message per row");
     assert_eq!(records, n);
@@ -184,7 +229,7 @@ async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
     );
 
     // Run 2: nothing new, nothing again.
-    let records = run_for(&cfg, &out, &app, n, Duration::from_secs(3)).await;
+    let (records, _) = run_for(&cfg, &out, &app, n, Duration::from_secs(3)).await;
     assert_eq!(records, 0, "nothing delivered twice after a restart");
     assert_eq!(received(&out, &app).len(), n);
 
@@ -199,7 +244,7 @@ async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
         })
         .collect();
     insert(&client, &table, more).await;
-    let records = run_for(&cfg, &out, &app, n + 20, Duration::from_secs(3)).await;
+    let (records, _) = run_for(&cfg, &out, &app, n + 20, Duration::from_secs(3)).await;
     assert_eq!(records, 20);
     assert_eq!(received(&out, &app).len(), n + 20);
     client.delete_table(&table).await.expect("delete");

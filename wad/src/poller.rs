@@ -222,13 +222,23 @@ impl WadSource {
         store: Arc<dyn WatermarkStore>,
         options: PollOptions,
     ) -> WadSource {
+        let tables = tables.into_iter().map(|t| (t, Arc::default())).collect();
+        WadSource::start_with_stats(tables, store, options)
+    }
+
+    /// [`WadSource::start`] counting into the given per-table counters (so that counters
+    /// outlive a poller that is stopped and started again).
+    pub fn start_with_stats(
+        tables: Vec<(TableSpec, Arc<TableStats>)>,
+        store: Arc<dyn WatermarkStore>,
+        options: PollOptions,
+    ) -> WadSource {
         let (tx, rx) = mpsc::channel(options.channel_capacity.max(1));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut stats = Vec::new();
-        for spec in tables {
+        for (spec, table_stats) in tables {
             let source: Arc<str> = Arc::from(spec.source_id());
-            let table_stats = Arc::new(TableStats::default());
             stats.push((source.clone(), table_stats.clone()));
             let (ack_tx, ack_rx) = mpsc::unbounded_channel();
             let task = TableTask {

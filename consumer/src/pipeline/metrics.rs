@@ -225,7 +225,8 @@ impl Metrics {
     }
 }
 
-fn escape(v: &str) -> String {
+/// A Prometheus label value, escaped.
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -8,11 +8,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::pipeline::Metrics;
+use crate::source::Source;
 
 /// Binds `addr` and serves until `stop`. Returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
+    source: Arc<dyn Source>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
@@ -26,8 +28,9 @@ pub async fn serve(
             };
             let Ok((conn, _)) = accepted else { continue };
             let metrics = metrics.clone();
+            let source = source.clone();
             tokio::spawn(async move {
-                if let Err(e) = respond(conn, &metrics).await {
+                if let Err(e) = respond(conn, &metrics, source.as_ref()).await {
                     tracing::debug!(error = %e, "metrics request failed");
                 }
             });
@@ -36,7 +39,11 @@ pub async fn serve(
     Ok(local)
 }
 
-async fn respond(mut conn: tokio::net::TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+async fn respond(
+    mut conn: tokio::net::TcpStream,
+    metrics: &Metrics,
+    source: &dyn Source,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let read = async {
@@ -61,11 +68,11 @@ async fn respond(mut conn: tokio::net::TcpStream, metrics: &Metrics) -> std::io:
     let path = path.split('?').next().unwrap_or("");
     let failed = metrics.failed.load(Ordering::Relaxed);
     let (status, body, ctype) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            metrics.prometheus(),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        ("GET", "/metrics") => {
+            let mut body = metrics.prometheus();
+            source.write_metrics(&mut body);
+            ("200 OK", body, "text/plain; version=0.0.4; charset=utf-8")
+        }
         ("GET", "/health") if failed => {
             ("503 Service Unavailable", "failed\n".into(), "text/plain")
         }

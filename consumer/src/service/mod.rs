@@ -132,7 +132,7 @@ pub async fn start_reporting(
 ) -> Result<watch::Sender<bool>> {
     let (aux_tx, aux_rx) = watch::channel(false);
     if let Some(addr) = config.metrics.listen {
-        http::serve(addr, metrics.clone(), aux_rx.clone())
+        http::serve(addr, metrics.clone(), source.clone(), aux_rx.clone())
             .await
             .with_context(|| format!("binding the metrics endpoint {addr}"))?;
     }

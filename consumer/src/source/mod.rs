@@ -111,4 +111,8 @@ pub trait Source: Send + Sync {
 
     /// Releases connections (best effort).
     async fn close(&self) {}
+
+    /// Appends the source's own counters to the `/metrics` page (Prometheus text format,
+    /// `# HELP`/`# TYPE` lines included). Sources without counters of their own add nothing.
+    fn write_metrics(&self, _out: &mut String) {}
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use azlog_wad::{BatchAck, FileWatermarkStore, PollOptions, TableSpec, WadConfig, WadSource};
-use azlog_wad::{WadRow, WatermarkStore};
+use azlog_wad::{TableStats, WadRow, WatermarkStore};
 use tokio::sync::watch;
 
 use super::{PartitionInfo, PartitionReader, RawEvent, Source, SourceError, StartFrom};
@@ -81,7 +81,8 @@ impl WadAcks {
 
 /// The configured WAD tables as a pipeline source.
 pub struct WadPipelineSource {
-    tables: Vec<(String, TableSpec)>,
+    /// `<account>/<table>`, the table, and its counters (kept across poller restarts).
+    tables: Vec<(String, TableSpec, Arc<TableStats>)>,
     store: Arc<dyn WatermarkStore>,
     options: PollOptions,
     acks: Arc<WadAcks>,
@@ -100,7 +101,10 @@ impl WadPipelineSource {
     ) -> Self {
         let tables = specs
             .into_iter()
-            .map(|s| (format!("{}/{}", s.client.account(), s.table), s))
+            .map(|s| {
+                let id = format!("{}/{}", s.client.account(), s.table);
+                (id, s, Arc::default())
+            })
             .collect();
         WadPipelineSource {
             tables,
@@ -126,7 +130,7 @@ impl Source for WadPipelineSource {
     }
 
     async fn partitions(&self) -> Result<Vec<String>, SourceError> {
-        Ok(self.tables.iter().map(|(id, _)| id.clone()).collect())
+        Ok(self.tables.iter().map(|(id, ..)| id.clone()).collect())
     }
 
     async fn partition_info(&self, partition: &str) -> Result<PartitionInfo, SourceError> {
@@ -146,11 +150,11 @@ impl Source for WadPipelineSource {
         partition: &str,
         _start: &StartFrom,
     ) -> Result<Box<dyn PartitionReader>, SourceError> {
-        let spec = self
+        let (spec, stats) = self
             .tables
             .iter()
-            .find(|(id, _)| id == partition)
-            .map(|(_, s)| s.clone())
+            .find(|(id, ..)| id == partition)
+            .map(|(_, spec, stats)| (spec.clone(), stats.clone()))
             .ok_or_else(|| SourceError::fatal(format!("no WAD table {partition} configured")))?;
         // Reopened (after a reconnect): the old poller stops, saving what was acknowledged;
         // its other batches are read again by the new one.
@@ -159,7 +163,11 @@ impl Source for WadPipelineSource {
             old.shutdown().await;
             self.acks.release(partition);
         }
-        let poller = WadSource::start(vec![spec], self.store.clone(), self.options.clone());
+        let poller = WadSource::start_with_stats(
+            vec![(spec, stats)],
+            self.store.clone(),
+            self.options.clone(),
+        );
         Ok(Box::new(WadReader {
             partition: partition.to_owned(),
             poller,
@@ -169,10 +177,108 @@ impl Source for WadPipelineSource {
         }))
     }
 
+    fn write_metrics(&self, out: &mut String) {
+        write_table_metrics(&self.tables, out);
+    }
+
     async fn close(&self) {
         let pollers: Vec<WadSource> = self.parked.lock().await.drain().map(|(_, p)| p).collect();
         for p in pollers {
             p.shutdown().await;
+        }
+    }
+}
+
+/// The pollers' and table clients' counters, per table, in Prometheus text format.
+fn write_table_metrics(tables: &[(String, TableSpec, Arc<TableStats>)], out: &mut String) {
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    type Counter = for<'a> fn(&'a TableSpec, &'a TableStats) -> &'a AtomicU64;
+    let counters: [(&str, &str, Counter); 12] = [
+        (
+            "azlog_wad_cycles_total",
+            "Poll cycles completed.",
+            |_, s| &s.cycles,
+        ),
+        ("azlog_wad_pages_total", "Table pages read.", |_, s| {
+            &s.pages
+        }),
+        (
+            "azlog_wad_rows_read_total",
+            "Rows read, re-reads included.",
+            |_, s| &s.rows_read,
+        ),
+        (
+            "azlog_wad_rows_delivered_total",
+            "Rows handed to the pipeline.",
+            |_, s| &s.rows_delivered,
+        ),
+        (
+            "azlog_wad_duplicates_skipped_total",
+            "Re-read rows skipped because they were delivered before.",
+            |_, s| &s.duplicates_skipped,
+        ),
+        (
+            "azlog_wad_batches_acked_total",
+            "Batches acknowledged by every sink.",
+            |_, s| &s.batches_acked,
+        ),
+        (
+            "azlog_wad_batches_released_total",
+            "Batches released unacknowledged (read again).",
+            |_, s| &s.batches_released,
+        ),
+        (
+            "azlog_wad_errors_total",
+            "Failed poll cycles and watermark store errors.",
+            |_, s| &s.errors,
+        ),
+        (
+            "azlog_wad_watermark_saves_total",
+            "Watermarks saved.",
+            |_, s| &s.watermark_saves,
+        ),
+        (
+            "azlog_wad_requests_total",
+            "Table storage HTTP requests, each attempt counted.",
+            |t, _| &t.client.stats().requests,
+        ),
+        (
+            "azlog_wad_retries_total",
+            "Table storage requests retried after a retryable error.",
+            |t, _| &t.client.stats().retries,
+        ),
+        (
+            "azlog_wad_throttled_total",
+            "Table storage responses 503 ServerBusy.",
+            |t, _| &t.client.stats().throttled,
+        ),
+    ];
+    for (name, help, get) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (id, spec, stats) in tables {
+            let v = get(spec, stats).load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}{{table=\"{}\"}} {v}",
+                crate::pipeline::metrics::escape(id)
+            );
+        }
+    }
+    let name = "azlog_wad_watermark_timestamp_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Unix time of the saved watermark (rows up to it are delivered).\n# TYPE {name} gauge"
+    );
+    for (id, _, stats) in tables {
+        let ticks = stats.committed_ticks.load(Ordering::Relaxed);
+        if ticks > 0 {
+            let secs = azlog_wad::ticks::unix_ns_from_ticks(ticks) / 1_000_000_000;
+            let _ = writeln!(
+                out,
+                "{name}{{table=\"{}\"}} {secs}",
+                crate::pipeline::metrics::escape(id)
+            );
         }
     }
 }
