@@ -14,7 +14,6 @@ mod syslog_support;
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +22,6 @@ use azlog_emulator::{EmulatorConfig, HubSpec};
 use bytes::Bytes;
 use pipeline_support::*;
 use syslog_support::OwnRsyslog;
-use tokio::io::AsyncWriteExt;
 
 const HUB: &str = "outage";
 const PARTITIONS: usize = 2;
@@ -91,31 +89,6 @@ impl Seen {
     }
 }
 
-async fn get(addr: SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("request");
-    let mut body = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut s, &mut body)
-        .await
-        .expect("response");
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    body
-}
-
-fn metric(body: &str, name: &str) -> Vec<f64> {
-    body.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .collect()
-}
-
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
 /// `VmRSS` and `VmHWM` (peak) of a process, in MB.
 fn rss_mb(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -165,7 +138,7 @@ async fn rsyslog_outage_loses_nothing_holds_the_readers_back_and_bounds_memory()
     )]))
     .await
     .expect("emulator");
-    let metrics_addr = free_port();
+    let metrics_addr = free_addr();
     let plugins = stage_plugins(dir.path());
     let sink = format!(
         r#"[[sink]]
@@ -251,9 +224,9 @@ max_backoff_ms = 300
     assert!(!syslog.is_up(), "rsyslog is down");
     let outage_bytes = publish(EVENTS_DURING);
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    let a = get(metrics_addr, "/metrics").await;
+    let a = http_get(metrics_addr, "/metrics").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let b = get(metrics_addr, "/metrics").await;
+    let b = http_get(metrics_addr, "/metrics").await;
     let (rss_outage, _) = rss_mb(pid);
     let read_a = metric(&a, "azlog_events_received_total")[0];
     let read_b = metric(&b, "azlog_events_received_total")[0];
@@ -301,7 +274,7 @@ max_backoff_ms = 300
     let total = (EVENTS_BEFORE + EVENTS_DURING) * PER_EVENT;
     let got_all = wait_until(Duration::from_secs(60), || seen.refresh() >= total).await;
     let (rss_end, hwm) = rss_mb(pid);
-    let after = get(metrics_addr, "/metrics").await;
+    let after = http_get(metrics_addr, "/metrics").await;
 
     let mut child = service.0.take().expect("child");
     let _ = Command::new("kill")

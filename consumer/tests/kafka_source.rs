@@ -96,10 +96,12 @@ async fn records_from_kafka_reach_the_file_sink_and_rsyslog() {
         ),
     );
     let config = load_config(&path);
+    let mut first = config.clone();
+    let metrics_addr = free_addr();
+    first.metrics.listen = Some(metrics_addr);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let cfg = config.clone();
-    let task = tokio::spawn(async move { service::run(&cfg, stop_rx).await });
+    let task = tokio::spawn(async move { service::run(&first, stop_rx).await });
     let want = ids.len();
     let reached = wait_until(Duration::from_secs(90), || {
         let files = read_ids(&out).len() >= want;
@@ -111,6 +113,17 @@ async fn records_from_kafka_reach_the_file_sink_and_rsyslog() {
     .await;
     // Offsets are committed once acknowledged (auto-commit every 5 s; the final commit at stop).
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // The consumer's own counters: both partitions assigned, offsets committed, no errors.
+    let page = http_get(metrics_addr, "/metrics").await;
+    let one = |name: &str| match metric(&page, &format!("{name} "))[..] {
+        [v] => v,
+        _ => panic!("{name}: not once on the page:\n{page}"),
+    };
+    assert_eq!(one("azlog_kafka_assigned_partitions"), 2.0);
+    assert!(one("azlog_kafka_rebalance_assigns_total") >= 1.0);
+    assert!(one("azlog_kafka_commits_total") >= 1.0, "{page}");
+    assert_eq!(one("azlog_kafka_commit_errors_total"), 0.0);
+    assert_eq!(one("azlog_kafka_rebalance_drain_timeouts_total"), 0.0);
     let _ = stop_tx.send(true);
     let summary = task.await.expect("join").expect("run");
     assert!(

@@ -17,7 +17,7 @@ use azlog_wad::ticks::{floor_minute, partition_key, ticks_from_unix_ns, TICKS_PE
 use azlog_wad::{TableClient, TableClientOptions};
 use reqwest::Url;
 use serde_json::{json, Value};
-use support::{load_config, stage_plugins, wait_until, write_config};
+use support::{free_addr, http_get, load_config, metric, stage_plugins, wait_until, write_config};
 use syslog_support::{received, syslog_out};
 use tokio::sync::watch;
 
@@ -133,25 +133,6 @@ async fn run_for(
     (summary.records as usize, metrics)
 }
 
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .expect("request");
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.expect("response");
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    body
-}
-
-/// The value of the sample `name{table="<table>"}` on a `/metrics` page.
-fn table_metric(page: &str, name: &str, table: &str) -> Option<f64> {
-    let prefix = format!("{name}{{table=\"{table}\"}} ");
-    page.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str())?.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
     let Some(endpoint) = azurite_table() else {
@@ -202,15 +183,15 @@ async fn wad_rows_reach_rsyslog_as_cef_exactly_once_across_restarts() {
     // Run 1: every row once; stopped as soon as the last message arrived (the final
     // checkpoint's acknowledgements still reach the watermark).
     let mut first_cfg = cfg.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    first_cfg.metrics.listen = Some(listener.local_addr().unwrap());
-    drop(listener);
+    first_cfg.metrics.listen = Some(free_addr());
     let (records, page) = run_for(&first_cfg, &out, &app, n, Duration::ZERO).await;
     // The poller's counters are on /metrics, labelled with <account>/<table>.
     let page = page.expect("metrics page");
     let id = format!("{DEV_ACCOUNT_NAME}/{table}");
-    let m =
-        |name| table_metric(&page, name, &id).unwrap_or_else(|| panic!("{name} missing:\n{page}"));
+    let m = |name: &str| match metric(&page, &format!("{name}{{table=\"{id}\"}} "))[..] {
+        [v] => v,
+        _ => panic!("{name} of {id}: not once on the page:\n{page}"),
+    };
     assert_eq!(m("azlog_wad_rows_delivered_total"), n as f64);
     assert!(m("azlog_wad_rows_read_total") >= n as f64);
     assert!(m("azlog_wad_pages_total") >= 1.0);

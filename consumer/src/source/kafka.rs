@@ -20,7 +20,7 @@
 //! Partitions are those of the matching topics when the run starts; a topic or partition
 //! created later is read after the next restart (its records are left uncommitted until then).
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -81,6 +81,26 @@ struct Shared {
     fatal: tokio::sync::watch::Sender<Option<String>>,
     drain_timeout: Duration,
     unknown_warned: Mutex<HashSet<String>>,
+    counters: KafkaCounters,
+}
+
+/// Counters of the consumer, for `/metrics`.
+#[derive(Default)]
+struct KafkaCounters {
+    /// Rebalances that assigned partitions to this consumer.
+    assigns: AtomicU64,
+    /// Rebalances that revoked partitions from it.
+    revokes: AtomicU64,
+    /// Revokes whose records were not all acknowledged within the drain timeout.
+    drain_timeouts: AtomicU64,
+    /// Offset commits the group coordinator confirmed (periodic, rebalance and final ones).
+    commits: AtomicU64,
+    /// Offset commits that failed.
+    commit_errors: AtomicU64,
+    /// Client-level errors librdkafka reported (connections, brokers, authentication).
+    client_errors: AtomicU64,
+    /// Partitions currently assigned (group mode).
+    assigned: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -183,6 +203,10 @@ impl ClientContext for HubContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        self.shared
+            .counters
+            .client_errors
+            .fetch_add(1, Ordering::Relaxed);
         let fatal = is_fatal_reason(reason) || is_fatal_reason(&error.to_string());
         tracing::warn!(target: "librdkafka", error = %error, reason, fatal, "Kafka client error");
         *lock(&self.shared.last_error) = Some((reason.to_owned(), fatal));
@@ -193,7 +217,38 @@ impl ClientContext for HubContext {
 }
 
 impl ConsumerContext for HubContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        let counters = &self.shared.counters;
+        match result {
+            Ok(()) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            // Nothing was stored since the last commit: not an error.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                counters.commit_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "Kafka offset commit failed (retried at the next commit; records after the last committed offset are read again after a restart)");
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let counters = &self.shared.counters;
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                counters.assigns.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .assigned
+                    .fetch_add(tpl.count() as i64, Ordering::Relaxed);
+            }
+            Rebalance::Revoke(tpl) => {
+                counters.revokes.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .assigned
+                    .fetch_sub(tpl.count() as i64, Ordering::Relaxed);
+            }
+            Rebalance::Error(_) => {}
+        }
         match rebalance {
             Rebalance::Revoke(tpl) if self.mode == KafkaMode::Group => {
                 let ids: Vec<String> = tpl
@@ -206,6 +261,7 @@ impl ConsumerContext for HubContext {
                 if pending.is_empty() {
                     tracing::info!(partitions = ?ids, waited_ms = started.elapsed().as_millis() as u64, "rebalance: revoked partitions drained");
                 } else {
+                    counters.drain_timeouts.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(partitions = ?pending, timeout_ms = self.shared.drain_timeout.as_millis() as u64, "rebalance: records of revoked partitions still unacknowledged at the drain timeout; their next owner reads them again (duplicates, no loss)");
                 }
                 match consumer.commit_consumer_state(CommitMode::Sync) {
@@ -271,6 +327,7 @@ impl KafkaSource {
             fatal,
             drain_timeout: config.rebalance_drain_timeout,
             unknown_warned: Mutex::default(),
+            counters: KafkaCounters::default(),
         });
         let context = HubContext {
             shared: shared.clone(),
@@ -404,6 +461,35 @@ async fn blocking<T: Send + 'static>(
 impl Source for KafkaSource {
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let c = &self.shared.counters;
+        let r = Ordering::Relaxed;
+        let counters = [
+            ("azlog_kafka_rebalance_assigns_total", "Rebalances that assigned partitions to this consumer.", &c.assigns),
+            ("azlog_kafka_rebalance_revokes_total", "Rebalances that revoked partitions from this consumer.", &c.revokes),
+            ("azlog_kafka_rebalance_drain_timeouts_total", "Revokes whose records were not all acknowledged within rebalance_drain_timeout_ms (read again by the next owner).", &c.drain_timeouts),
+            ("azlog_kafka_commits_total", "Offset commits confirmed by the group coordinator.", &c.commits),
+            ("azlog_kafka_commit_errors_total", "Offset commits that failed.", &c.commit_errors),
+            ("azlog_kafka_client_errors_total", "Client-level errors reported by librdkafka (brokers, connections, authentication).", &c.client_errors),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(r)
+            );
+        }
+        if self.mode == KafkaMode::Group {
+            let name = "azlog_kafka_assigned_partitions";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Partitions the consumer group currently assigns to this consumer.\n# TYPE {name} gauge\n{name} {}",
+                c.assigned.load(r).max(0)
+            );
+        }
     }
 
     async fn partitions(&self) -> Result<Vec<String>, SourceError> {

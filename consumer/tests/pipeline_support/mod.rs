@@ -235,3 +235,31 @@ pub fn spawn_run(config: &Path, log: &Path, rust_log: &str) -> std::process::Chi
         .spawn()
         .expect("spawn azlog-hub run")
 }
+
+/// A free local address (bound once, then released) for an endpoint a test starts.
+pub fn free_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// `GET path` on the service's metrics endpoint; asserts a 200 and returns the whole response.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("metrics");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("response");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+/// The values of every sample on a `/metrics` page whose line starts with `name` (a metric
+/// name, or a name with its labels, e.g. `azlog_wad_pages_total{table="a/t"}`).
+pub fn metric(page: &str, name: &str) -> Vec<f64> {
+    page.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
