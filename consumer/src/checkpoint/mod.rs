@@ -11,12 +11,15 @@
 //!   azlog-hub and the official processors can resume from each other's checkpoints.
 //! * [`memory::MemoryCheckpointStore`] — in-process, for tests and dry runs.
 //!
+//! [`ownership`] holds the partition ownership claims that let several consumers share a hub.
+//!
 //! [`cadence::Checkpointer`] decides *when* to write (every N events or T seconds).
 
 pub mod blob;
 pub mod cadence;
 pub mod file;
 pub mod memory;
+pub mod ownership;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -25,6 +28,7 @@ pub use blob::BlobCheckpointStore;
 pub use cadence::{CheckpointCadence, Checkpointer};
 pub use file::FileCheckpointStore;
 pub use memory::MemoryCheckpointStore;
+pub use ownership::{MemoryOwnershipStore, Ownership, OwnershipStore};
 
 /// Identifies a consumer's checkpoints: namespace, hub and consumer group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,6 +53,15 @@ impl CheckpointKey {
             hub: hub.into(),
             consumer_group: consumer_group.into(),
         }
+    }
+
+    /// `<fqns>/<hub>/<cg>/ownership/`, lowercase (official SDK layout).
+    pub fn ownership_prefix(&self) -> String {
+        format!(
+            "{}/{}/{}/ownership/",
+            self.fully_qualified_namespace, self.hub, self.consumer_group
+        )
+        .to_lowercase()
     }
 
     /// `<fqns>/<hub>/<cg>/checkpoint/`, lowercase (official SDK layout).
