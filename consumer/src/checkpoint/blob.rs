@@ -103,12 +103,12 @@ impl BlobCheckpointStore {
         }
     }
 
-    fn blob_url(&self, name: &str) -> Result<Url, CheckpointError> {
+    pub(super) fn blob_url(&self, name: &str) -> Result<Url, CheckpointError> {
         join_url(&self.container_url, &encode_blob_path(name))
             .map_err(|e| CheckpointError::Config(e.to_string()))
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         op: &'static str,
         blob: &str,
@@ -159,6 +159,19 @@ impl BlobCheckpointStore {
 
     async fn list_prefix(&self, prefix: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
         let mut out = Vec::new();
+        for blob in self.list_blobs(prefix).await? {
+            out.push(checkpoint_from_metadata(&blob.name, &blob.metadata)?);
+        }
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(out)
+    }
+
+    /// Every blob whose name starts with `prefix`, with its metadata (all pages).
+    pub(super) async fn list_blobs(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<ListedBlob>, CheckpointError> {
+        let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             let mut url = self.container_url.clone();
@@ -187,15 +200,12 @@ impl BlobCheckpointStore {
                 what: format!("blob listing of {prefix}"),
                 reason,
             })?;
-            for (name, meta) in page.blobs {
-                out.push(checkpoint_from_metadata(&name, &meta)?);
-            }
+            out.extend(page.blobs);
             match page.next_marker {
                 Some(m) if !m.is_empty() => marker = Some(m),
                 _ => break,
             }
         }
-        out.sort_by(|a, b| a.partition.cmp(&b.partition));
         Ok(out)
     }
 }
@@ -280,7 +290,7 @@ impl CheckpointStore for BlobCheckpointStore {
     }
 }
 
-fn status_error(op: &'static str, blob: &str, resp: &Response) -> CheckpointError {
+pub(super) fn status_error(op: &'static str, blob: &str, resp: &Response) -> CheckpointError {
     CheckpointError::Status {
         op,
         blob: blob.to_owned(),
@@ -354,28 +364,40 @@ fn checkpoint_from_metadata(
     })
 }
 
+/// One blob of a List Blobs answer.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct ListedBlob {
+    /// Blob name.
+    pub(super) name: String,
+    /// Metadata, keys lowercase.
+    pub(super) metadata: BTreeMap<String, String>,
+    /// `Properties/Etag`, verbatim.
+    pub(super) etag: Option<String>,
+    /// `Properties/Last-Modified` (RFC 1123), verbatim.
+    pub(super) last_modified: Option<String>,
+}
+
 /// One page of a List Blobs answer.
 #[derive(Debug, Default, PartialEq)]
 struct ListPage {
-    blobs: Vec<(String, BTreeMap<String, String>)>,
+    blobs: Vec<ListedBlob>,
     next_marker: Option<String>,
 }
 
-/// Parses `<EnumerationResults>` (only Blob/Name, Blob/Metadata/* and NextMarker).
+/// Parses `<EnumerationResults>` (only Blob/Name, Blob/Metadata/*, Blob/Properties/Etag and
+/// Last-Modified, and NextMarker).
 fn parse_list_blobs(xml: &str) -> Result<ListPage, String> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut path: Vec<String> = Vec::new();
     let mut page = ListPage::default();
-    let mut name = String::new();
-    let mut meta = BTreeMap::new();
+    let mut blob = ListedBlob::default();
     let mut text = String::new();
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
             Event::Start(e) => {
                 let tag = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 if tag == "Blob" && path.last().is_some_and(|p| p == "Blobs") {
-                    name.clear();
-                    meta = BTreeMap::new();
+                    blob = ListedBlob::default();
                 }
                 path.push(tag);
                 text.clear();
@@ -383,7 +405,7 @@ fn parse_list_blobs(xml: &str) -> Result<ListPage, String> {
             // e.g. `<offset />` for an empty metadata value.
             Event::Empty(e) if path.last().is_some_and(|p| p == "Metadata") => {
                 let tag = String::from_utf8_lossy(e.name().as_ref()).to_ascii_lowercase();
-                meta.insert(tag, String::new());
+                blob.metadata.insert(tag, String::new());
             }
             Event::Text(t) => {
                 text.push_str(&t.unescape().map_err(|e| e.to_string())?);
@@ -393,11 +415,13 @@ fn parse_list_blobs(xml: &str) -> Result<ListPage, String> {
                 let tag = path.pop().unwrap_or_default();
                 let parent = path.last().map(String::as_str).unwrap_or("");
                 match (parent, tag.as_str()) {
-                    ("Blob", "Name") => name = text.clone(),
+                    ("Blob", "Name") => blob.name = text.clone(),
                     ("Metadata", key) => {
-                        meta.insert(key.to_ascii_lowercase(), text.clone());
+                        blob.metadata.insert(key.to_ascii_lowercase(), text.clone());
                     }
-                    ("Blobs", "Blob") => page.blobs.push((name.clone(), std::mem::take(&mut meta))),
+                    ("Properties", "Etag") => blob.etag = Some(text.clone()),
+                    ("Properties", "Last-Modified") => blob.last_modified = Some(text.clone()),
+                    ("Blobs", "Blob") => page.blobs.push(std::mem::take(&mut blob)),
                     ("EnumerationResults", "NextMarker") => page.next_marker = Some(text.clone()),
                     _ => {}
                 }
@@ -416,11 +440,11 @@ mod tests {
 
     #[test]
     fn parses_listing() {
-        let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://127.0.0.1:10000/devstoreaccount1" ContainerName="c"><Prefix>ns/hub/$default/checkpoint/</Prefix><Blobs><Blob><Name>ns/hub/$default/checkpoint/0</Name><Properties><Etag>0x1</Etag></Properties><Metadata><offset>20</offset><sequencenumber>7</sequencenumber></Metadata></Blob><Blob><Name>ns/hub/$default/checkpoint/1</Name><Metadata><offset /><sequencenumber>3</sequencenumber><azlogenqueuedns>5</azlogenqueuedns></Metadata></Blob></Blobs><NextMarker>m&amp;1</NextMarker></EnumerationResults>"#;
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><EnumerationResults ServiceEndpoint="http://127.0.0.1:10000/devstoreaccount1" ContainerName="c"><Prefix>ns/hub/$default/checkpoint/</Prefix><Blobs><Blob><Name>ns/hub/$default/checkpoint/0</Name><Properties><Last-Modified>Sun, 29 Nov 2026 22:41:03 GMT</Last-Modified><Etag>0x1</Etag></Properties><Metadata><offset>20</offset><sequencenumber>7</sequencenumber></Metadata></Blob><Blob><Name>ns/hub/$default/checkpoint/1</Name><Metadata><offset /><sequencenumber>3</sequencenumber><azlogenqueuedns>5</azlogenqueuedns></Metadata></Blob></Blobs><NextMarker>m&amp;1</NextMarker></EnumerationResults>"#;
         let page = parse_list_blobs(xml).unwrap();
         assert_eq!(page.blobs.len(), 2);
         assert_eq!(page.next_marker.as_deref(), Some("m&1"));
-        let c0 = checkpoint_from_metadata(&page.blobs[0].0, &page.blobs[0].1).unwrap();
+        let c0 = checkpoint_from_metadata(&page.blobs[0].name, &page.blobs[0].metadata).unwrap();
         assert_eq!(
             c0,
             Checkpoint {
@@ -430,9 +454,15 @@ mod tests {
                 enqueued_ns: None
             }
         );
-        let c1 = checkpoint_from_metadata(&page.blobs[1].0, &page.blobs[1].1).unwrap();
+        let c1 = checkpoint_from_metadata(&page.blobs[1].name, &page.blobs[1].metadata).unwrap();
         assert_eq!(c1.offset, None);
-        let mut m = page.blobs[0].1.clone();
+        assert_eq!(page.blobs[0].etag.as_deref(), Some("0x1"));
+        assert_eq!(page.blobs[1].etag, None);
+        assert_eq!(
+            page.blobs[0].last_modified.as_deref(),
+            Some("Sun, 29 Nov 2026 22:41:03 GMT")
+        );
+        let mut m = page.blobs[0].metadata.clone();
         m.insert("offset".into(), "-1".into());
         assert_eq!(checkpoint_from_metadata("x/0", &m).unwrap().offset, None);
         assert_eq!(c1.sequence, 3);

@@ -16,6 +16,7 @@
 //! [`cadence::Checkpointer`] decides *when* to write (every N events or T seconds).
 
 pub mod blob;
+mod blob_ownership;
 pub mod cadence;
 pub mod file;
 pub mod memory;
