@@ -22,6 +22,8 @@ pub struct EventHubsConfig {
     pub start: StartFrom,
     /// Prefetch and owner level.
     pub reader: ReaderOptions,
+    /// Share the partitions with the group's other consumers (`load_balancing = true`).
+    pub balance: Option<crate::service::balance::BalanceSettings>,
 }
 
 const SECTION: &str = "[source.eventhubs]";
@@ -116,6 +118,8 @@ pub fn resolve(
         }
     }
 
+    let balance = resolve_balance(raw, partitions.is_some(), problems);
+
     let cs = connection_string?;
     let parsed: ConnectionString = match cs.expose().parse() {
         Ok(p) => p,
@@ -185,6 +189,92 @@ pub fn resolve(
             prefetch,
             owner_level: raw.owner_level,
         },
+        balance,
+    })
+}
+
+/// A random (version 4) UUID, the owner id the SDKs use.
+fn random_uuid() -> String {
+    let mut b = fastrand::u128(..).to_be_bytes();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// `load_balancing`, its interval, expiry and owner id (defaults as the .NET processor: a
+/// round every 10 s, claims expire after 30 s).
+fn resolve_balance(
+    raw: &RawEventHubs,
+    has_partition_list: bool,
+    problems: &mut Vec<String>,
+) -> Option<crate::service::balance::BalanceSettings> {
+    let on = raw.load_balancing.unwrap_or(false);
+    let tuned = raw.load_balancing_interval_secs.is_some()
+        || raw.ownership_expiration_secs.is_some()
+        || raw.owner_id.is_some();
+    if !on {
+        if tuned {
+            problems.push(format!(
+                "{SECTION} load_balancing_interval_secs / ownership_expiration_secs / owner_id apply only with `load_balancing = true`"
+            ));
+        }
+        return None;
+    }
+    if has_partition_list {
+        problems.push(format!(
+            "{SECTION} partitions: with `load_balancing = true` the instances claim the partitions themselves; remove `partitions` (or turn load balancing off to read a fixed list)"
+        ));
+    }
+    let secs = |key: &str, v: Option<f64>, default: f64, problems: &mut Vec<String>| {
+        let v = v.unwrap_or(default);
+        if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
+            problems.push(format!(
+                "{SECTION} {key}: {v} is out of range; use 0.1..=3600 seconds"
+            ));
+            return std::time::Duration::from_secs_f64(default);
+        }
+        std::time::Duration::from_secs_f64(v)
+    };
+    let interval = secs(
+        "load_balancing_interval_secs",
+        raw.load_balancing_interval_secs,
+        10.0,
+        problems,
+    );
+    let expiry = secs(
+        "ownership_expiration_secs",
+        raw.ownership_expiration_secs,
+        30.0,
+        problems,
+    );
+    if expiry <= interval {
+        problems.push(format!(
+            "{SECTION} ownership_expiration_secs: must be longer than load_balancing_interval_secs (claims are renewed once per interval); the SDKs use 3 to 6 intervals"
+        ));
+    }
+    let owner_id = match &raw.owner_id {
+        Some(id) => {
+            if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                problems.push(format!(
+                    "{SECTION} owner_id: use 1 to 128 printable ASCII characters without spaces (it is stored as blob metadata)"
+                ));
+            }
+            id.clone()
+        }
+        None => random_uuid(),
+    };
+    Some(crate::service::balance::BalanceSettings {
+        owner_id,
+        interval,
+        expiry,
     })
 }
 
@@ -293,6 +383,60 @@ mod tests {
         assert_eq!(c.endpoint.custom_endpoint, None);
         assert_eq!(c.start, StartFrom::Earliest);
         assert!(!format!("{c:?}").contains("abc="), "secret in Debug");
+    }
+
+    #[test]
+    fn load_balancing_defaults_limits_and_conflicts() {
+        const CS: &str = "Endpoint=sb://myns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=abc=;EntityPath=logs";
+        let run = |r: RawEventHubs| {
+            let mut problems = Vec::new();
+            let c = resolve(&r, Path::new("."), &no_env, &mut problems);
+            (c, problems)
+        };
+        // Off by default.
+        let (c, p) = run(raw(CS));
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.expect("valid").balance, None);
+        // On: .NET defaults and a random UUID owner id per resolution.
+        let on = || RawEventHubs {
+            load_balancing: Some(true),
+            ..raw(CS)
+        };
+        let (c, p) = run(on());
+        assert!(p.is_empty(), "{p:?}");
+        let b = c.expect("valid").balance.expect("balancing");
+        assert_eq!(b.interval, std::time::Duration::from_secs(10));
+        assert_eq!(b.expiry, std::time::Duration::from_secs(30));
+        assert_eq!(b.owner_id.len(), 36);
+        assert_eq!(b.owner_id.as_bytes()[14], b'4', "version 4: {}", b.owner_id);
+        let (c2, _) = run(on());
+        assert_ne!(c2.unwrap().balance.unwrap().owner_id, b.owner_id);
+        // A fixed partition list and balancing exclude each other.
+        let (c, p) = run(RawEventHubs {
+            partitions: Some(RawPartitions::List(vec!["0".into()])),
+            ..on()
+        });
+        assert!(c.is_none());
+        assert!(p.iter().any(|m| m.contains("remove `partitions`")), "{p:?}");
+        // The expiry must outlast a round; owner ids are metadata-safe.
+        let (_, p) = run(RawEventHubs {
+            load_balancing_interval_secs: Some(10.0),
+            ownership_expiration_secs: Some(5.0),
+            owner_id: Some("has space".into()),
+            ..on()
+        });
+        assert!(p.iter().any(|m| m.contains("must be longer")), "{p:?}");
+        assert!(p.iter().any(|m| m.contains("owner_id")), "{p:?}");
+        // Tuning without switching it on is a mistake worth naming.
+        let (_, p) = run(RawEventHubs {
+            owner_id: Some("a".into()),
+            ..raw(CS)
+        });
+        assert!(
+            p.iter()
+                .any(|m| m.contains("only with `load_balancing = true`")),
+            "{p:?}"
+        );
     }
 
     #[test]

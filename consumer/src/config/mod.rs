@@ -312,6 +312,13 @@ impl HubConfig {
         };
         let checkpoint =
             checkpoint::resolve(&raw.checkpoint, &state_dir, &base, env, &mut problems);
+        if let (Some(SourceConfig::EventHubs(eh)), Some(cp)) = (&source, &checkpoint) {
+            if eh.balance.is_some() && matches!(cp.store, CheckpointStoreConfig::File { .. }) {
+                problems.push(
+                    "[source.eventhubs] load_balancing: the ownership claims live next to the checkpoints, which every instance must share; set [checkpoint] store = \"blob\" (the official SDKs' layout)".to_owned(),
+                );
+            }
+        }
 
         let d = PipelineSettings::default();
         let p = &raw.pipeline;
@@ -567,6 +574,22 @@ listen = "everywhere"
             .to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(!e.contains("TOPSECRET"), "{e}");
+    }
+
+    #[test]
+    fn load_balancing_needs_the_blob_checkpoint_store() {
+        let text = GOOD.replace("partitions = \"all\"\n", "load_balancing = true\n");
+        let e = HubConfig::parse(&text, Path::new("x.toml"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set [checkpoint] store = \"blob\""), "{e}");
+        let blob = text.replace(
+            "[checkpoint]\n",
+            "[checkpoint]\nstore = \"blob\"\nconnection_string = \"UseDevelopmentStorage=true\"\ncontainer = \"checkpoints\"\n",
+        );
+        let c =
+            HubConfig::parse(&blob, Path::new("x.toml"), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.eventhubs().unwrap().balance.is_some());
     }
 
     const WAD: &str = r#"

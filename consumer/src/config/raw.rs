@@ -95,6 +95,14 @@ pub struct RawEventHubs {
     pub owner_level: Option<i64>,
     /// `amqp://host:port` / `amqps://host:port` socket endpoint override.
     pub custom_endpoint: Option<String>,
+    /// Share the partitions with the other consumers of the group through ownership claims.
+    pub load_balancing: Option<bool>,
+    /// Seconds between two load-balancing rounds.
+    pub load_balancing_interval_secs: Option<f64>,
+    /// Seconds after which a claim that was not renewed counts as released.
+    pub ownership_expiration_secs: Option<f64>,
+    /// This instance's owner id in the claims (default: a random UUID per process).
+    pub owner_id: Option<String>,
 }
 
 impl RawEventHubs {

@@ -56,7 +56,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(sink_names: &[String], dead: Arc<DeadLetters>) -> Self {
+    /// Zeroed counters for the named sinks.
+    pub fn new(sink_names: &[String], dead: Arc<DeadLetters>) -> Self {
         Metrics {
             events: AtomicU64::new(0),
             bytes: AtomicU64::new(0),

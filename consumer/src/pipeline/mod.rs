@@ -175,6 +175,19 @@ impl Pipeline {
         }
     }
 
+    /// Counts into `metrics` instead of fresh counters (they must name the same sinks, in the
+    /// same order): a service that runs several pipelines one after the other (load balancing)
+    /// keeps one set of counters for `/metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        debug_assert!(metrics
+            .sinks
+            .iter()
+            .map(|m| m.name.as_str())
+            .eq(self.sinks.iter().map(|s| s.name())));
+        self.metrics = metrics;
+        self
+    }
+
     /// Live counters (for progress output and `/metrics`).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()

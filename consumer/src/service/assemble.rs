@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use azlog_plugin_api::ErrorKind;
 use tokio::sync::watch;
 
-use crate::checkpoint::{BlobCheckpointStore, CheckpointKey, CheckpointStore, FileCheckpointStore};
+use crate::checkpoint::{
+    BlobCheckpointStore, CheckpointKey, CheckpointStore, FileCheckpointStore, OwnershipStore,
+};
 use crate::config::{CheckpointConfig, CheckpointStoreConfig, EventHubsConfig};
 use crate::sink_host::{HostError, PluginRegistry, SinkConfig, SinkHost};
 use crate::source::eventhubs::EventHubsSource;
@@ -24,8 +26,16 @@ pub fn checkpoint_key(eh: &EventHubsConfig) -> CheckpointKey {
 
 /// Opens the configured checkpoint store (creating the blob container when asked to).
 pub async fn checkpoint_store(cfg: &CheckpointConfig) -> Result<Arc<dyn CheckpointStore>> {
+    Ok(checkpoint_stores(cfg).await?.0)
+}
+
+/// The checkpoint store and, when it can keep them (blob), the store of the ownership claims
+/// for load balancing (the same blob container, as the official SDKs do).
+pub async fn checkpoint_stores(
+    cfg: &CheckpointConfig,
+) -> Result<(Arc<dyn CheckpointStore>, Option<Arc<dyn OwnershipStore>>)> {
     match &cfg.store {
-        CheckpointStoreConfig::File { dir } => Ok(Arc::new(FileCheckpointStore::new(dir))),
+        CheckpointStoreConfig::File { dir } => Ok((Arc::new(FileCheckpointStore::new(dir)), None)),
         CheckpointStoreConfig::Blob {
             connection_string,
             container,
@@ -40,7 +50,8 @@ pub async fn checkpoint_store(cfg: &CheckpointConfig) -> Result<Arc<dyn Checkpoi
                     .await
                     .with_context(|| format!("creating blob container {container}"))?;
             }
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            Ok((store.clone(), Some(store)))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The service around the pipeline: `run` (live, checkpointed), `replay` (a range into chosen
 //! sinks) and the dead-letter replay, assembled from a [`HubConfig`].
 pub mod assemble;
+pub mod balance;
 pub mod dead_letter_replay;
 pub mod http;
 pub mod progress;
@@ -14,7 +15,7 @@ use anyhow::{Context, Result};
 use azlog_mapper::Mapper;
 use tokio::sync::watch;
 
-use crate::checkpoint::{CheckpointKey, CheckpointStore};
+use crate::checkpoint::{CheckpointKey, CheckpointStore, OwnershipStore};
 use crate::config::{HubConfig, SourceConfig};
 use crate::pipeline::{CheckpointTarget, DeadLetters, Pipeline, RunOptions, RunSummary};
 use crate::source::{Source, StartFrom, Until};
@@ -48,8 +49,19 @@ pub async fn run_with_source(
     source: Arc<dyn Source>,
     stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
+    run_with_source_and_claims(config, source, None, stop).await
+}
+
+/// [`run_with_source`] with the store of the ownership claims for `load_balancing` (`None`: the
+/// blob checkpoint store, which keeps them next to the checkpoints).
+pub async fn run_with_source_and_claims(
+    config: &HubConfig,
+    source: Arc<dyn Source>,
+    claims: Option<Arc<dyn OwnershipStore>>,
+    stop: watch::Receiver<bool>,
+) -> Result<RunSummary> {
     let eh = config.eventhubs()?;
-    let store = assemble::checkpoint_store(&config.checkpoint).await?;
+    let (store, blob_claims) = assemble::checkpoint_stores(&config.checkpoint).await?;
     let key = assemble::checkpoint_key(eh);
     tracing::info!(store = %store.describe(), hub = %key.hub, consumer_group = %key.consumer_group, "checkpoint store");
     let opts = RunOptions {
@@ -70,30 +82,88 @@ pub async fn run_with_source(
         idle_timeout: None,
         connect_attempts: None,
     };
-    run_live(config, source, opts, stop).await
+    match &eh.balance {
+        None => run_live(config, source, opts, stop).await,
+        Some(settings) => {
+            let claims = claims.or(blob_claims).context(
+                "[source.eventhubs] load_balancing needs [checkpoint] store = \"blob\" (the ownership claims live next to the checkpoints)",
+            )?;
+            let key = assemble::checkpoint_key(eh);
+            balance::run_balanced(config, source, opts, claims, key, settings.clone(), stop).await
+        }
+    }
 }
 
-/// The live run every source shares: loads the plugins and schema tables, opens the sinks,
-/// starts `/metrics` and progress reporting, then runs the pipeline with `opts` until `stop`.
+/// The live run every source shares: loads the plugins and schema tables, starts `/metrics`
+/// and progress reporting, opens the sinks, then runs the pipeline with `opts` until `stop`.
 pub async fn run_live(
     config: &HubConfig,
     source: Arc<dyn Source>,
     opts: RunOptions,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<RunSummary> {
-    let registry = assemble::plugins(&config.plugin_dir)?;
-    let mapper =
-        Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
-    let dead = Arc::new(DeadLetters::new(&config.dead_letter));
-    let Some(hosts) = assemble::open_sinks(&config.sinks, &registry, &mut stop).await? else {
-        source.close().await;
-        return Ok(RunSummary::stopped());
-    };
-    let pipeline = Pipeline::new(source.clone(), mapper, &config.sinks, boxed(hosts), dead);
-    let aux_tx = start_reporting(config, pipeline.metrics(), source).await?;
-    let summary = pipeline.run(opts, stop).await;
+    let parts = LiveParts::load(config)?;
+    let aux_tx = start_reporting(config, parts.metrics(), source.clone()).await?;
+    let summary = parts.run(config, source, opts, stop).await;
     let _ = aux_tx.send(true);
     summary
+}
+
+/// What a live run loads once and keeps across pipelines: the sink plugins, the compiled
+/// schema tables, the dead-letter store and the counters behind `/metrics`.
+pub struct LiveParts {
+    registry: crate::sink_host::PluginRegistry,
+    mapper: Arc<Mapper>,
+    dead: Arc<DeadLetters>,
+    metrics: Arc<crate::pipeline::Metrics>,
+}
+
+impl LiveParts {
+    /// Loads the plugins and the schema tables of `config`.
+    pub fn load(config: &HubConfig) -> Result<Self> {
+        let registry = assemble::plugins(&config.plugin_dir)?;
+        let mapper =
+            Arc::new(Mapper::load(config.schemas.as_deref()).context("loading the schema tables")?);
+        let dead = Arc::new(DeadLetters::new(&config.dead_letter));
+        let names: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
+        let metrics = Arc::new(crate::pipeline::Metrics::new(&names, dead.clone()));
+        Ok(LiveParts {
+            registry,
+            mapper,
+            dead,
+            metrics,
+        })
+    }
+
+    /// The counters every pipeline of these parts counts into.
+    pub fn metrics(&self) -> Arc<crate::pipeline::Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Opens the sinks and runs one pipeline until `stop`; the sinks are closed at its end. The
+    /// summary's totals are cumulative over every pipeline these parts ran.
+    pub async fn run(
+        &self,
+        config: &HubConfig,
+        source: Arc<dyn Source>,
+        opts: RunOptions,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<RunSummary> {
+        let Some(hosts) = assemble::open_sinks(&config.sinks, &self.registry, &mut stop).await?
+        else {
+            source.close().await;
+            return Ok(RunSummary::stopped());
+        };
+        let pipeline = Pipeline::new(
+            source,
+            self.mapper.clone(),
+            &config.sinks,
+            boxed(hosts),
+            self.dead.clone(),
+        )
+        .with_metrics(self.metrics.clone());
+        pipeline.run(opts, stop).await
+    }
 }
 
 /// Options of a live run whose positions are kept by the source itself (`store` under `key`: the

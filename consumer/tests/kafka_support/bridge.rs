@@ -1,29 +1,16 @@
 //! Helpers of the Event Hubs → Kafka bridge tests: the in-process emulator hub, a config that
 //! reads it into the kafka sink (plus the file sink), tagged sample events, checkpoints.
 #![allow(dead_code)]
-use std::collections::BTreeSet;
 use std::path::Path;
 
-use azlog_emulator::{EmulatorConfig, EmulatorHandle, HubSpec};
+use azlog_emulator::EmulatorHandle;
 use azlog_hub::checkpoint::{CheckpointStore, FileCheckpointStore};
 use azlog_hub::config::HubConfig;
 use azlog_hub::service;
-use bytes::Bytes;
 
 use super::stage_kafka_plugin;
-use crate::pipeline_support::{
-    copy_plugins, envelope, load_config, sample_records, tag, write_config,
-};
-
-pub const HUB: &str = "azure-logs";
-
-pub async fn emulator(partitions: u32) -> EmulatorHandle {
-    azlog_emulator::start(EmulatorConfig::ephemeral(vec![HubSpec::new(
-        HUB, partitions,
-    )]))
-    .await
-    .expect("emulator starts")
-}
+use crate::pipeline_support::HUB;
+use crate::pipeline_support::{copy_plugins, load_config, write_config};
 
 pub fn kafka_sink(brokers: &str, topic: &str, message_timeout_ms: u64) -> String {
     format!(
@@ -78,37 +65,4 @@ pub fn all_checkpointed(cfg: &HubConfig, em: &EmulatorHandle, partitions: u32) -
         let last = em.partition_info(HUB, &p).unwrap().last_seq;
         checkpoint_seq(cfg, &p) == Some(last)
     })
-}
-
-/// Publishes `events` events of `per_event` tagged sample records, round-robin over the
-/// partitions; returns the ids.
-pub fn publish(
-    em: &EmulatorHandle,
-    prefix: &str,
-    events: usize,
-    per_event: usize,
-    partitions: u32,
-) -> BTreeSet<String> {
-    let records = sample_records();
-    let mut ids = BTreeSet::new();
-    let mut n = 0;
-    for e in 0..events {
-        let body: Vec<String> = (0..per_event)
-            .map(|_| {
-                let id = format!("{prefix}{n}");
-                n += 1;
-                ids.insert(id.clone());
-                tag(&records[n % records.len()], &id)
-            })
-            .collect();
-        let p = (e % partitions as usize).to_string();
-        em.publish(HUB, Some(&p), None, Bytes::from(envelope(&body)))
-            .unwrap();
-    }
-    ids
-}
-
-pub fn id_of(value: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(value).expect("value is JSON");
-    v["azlogTestId"].as_str().expect("azlogTestId").to_owned()
 }

@@ -263,3 +263,49 @@ pub fn metric(page: &str, name: &str) -> Vec<f64> {
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect()
 }
+
+/// The hub of [`emulator`].
+pub const HUB: &str = "azure-logs";
+
+/// An in-process emulator serving [`HUB`] with `partitions` partitions.
+pub async fn emulator(partitions: u32) -> azlog_emulator::EmulatorHandle {
+    azlog_emulator::start(azlog_emulator::EmulatorConfig::ephemeral(vec![
+        azlog_emulator::HubSpec::new(HUB, partitions),
+    ]))
+    .await
+    .expect("emulator starts")
+}
+
+/// Publishes `events` events of `per_event` tagged sample records, round-robin over the
+/// partitions; returns the ids.
+pub fn publish(
+    em: &azlog_emulator::EmulatorHandle,
+    prefix: &str,
+    events: usize,
+    per_event: usize,
+    partitions: u32,
+) -> std::collections::BTreeSet<String> {
+    let records = sample_records();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for e in 0..events {
+        let body: Vec<String> = (0..per_event)
+            .map(|_| {
+                let id = format!("{prefix}{n}");
+                n += 1;
+                ids.insert(id.clone());
+                tag(&records[n % records.len()], &id)
+            })
+            .collect();
+        let p = (e % partitions as usize).to_string();
+        em.publish(HUB, Some(&p), None, bytes::Bytes::from(envelope(&body)))
+            .unwrap();
+    }
+    ids
+}
+
+/// The `azlogTestId` of a record's JSON.
+pub fn id_of(value: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(value).expect("value is JSON");
+    v["azlogTestId"].as_str().expect("azlogTestId").to_owned()
+}
