@@ -70,6 +70,52 @@ pub fn parse(text: &str) -> Option<Node<'_>> {
     node
 }
 
+/// Bit `j` set when byte `j` of `chunk` ends a plain run of string text: `"`, `\\` or a
+/// control character (below 0x20).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn special16(chunk: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86-64 baseline, and the unaligned load reads exactly the
+    // 16 bytes `chunk` refers to.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned `c < 0x20` is `min(c, 0x1f) == c`.
+        let ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), ctl)) as u32 & 0xffff
+    }
+}
+
+/// [`special16`] without vector instructions, two 8-byte words at a time (SWAR); only the
+/// lowest set bit is exact, which is all [`Parser::scan_plain`] reads.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn special16(chunk: &[u8; 16]) -> u32 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    for (half, word) in chunk.chunks_exact(8).enumerate() {
+        let mut w8 = [0u8; 8];
+        w8.copy_from_slice(word);
+        let w = u64::from_le_bytes(w8);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if found != 0 {
+            // The lowest flagged byte is exact (borrows only run upwards).
+            return 1 << (half * 8 + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    0
+}
+
 struct Parser<'a> {
     src: &'a str,
     bytes: &'a [u8],
@@ -213,6 +259,7 @@ impl<'a> Parser<'a> {
     }
 
     /// After the opening quote. Borrowed when the string has no escapes.
+    #[inline]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.pos;
         let end = self.scan_plain(start);
@@ -221,17 +268,23 @@ impl<'a> Parser<'a> {
                 self.pos = end + 1;
                 Some(Cow::Borrowed(self.src.get(start..end)?))
             }
-            b'\\' => {
-                self.scratch.clear();
-                self.scratch.push_str(self.src.get(start..end)?);
-                self.pos = end;
-                self.escaped_rest()
-            }
+            b'\\' => self.escaped(start, end),
             _ => None, // control character
         }
     }
 
-    /// Continues a string with escapes in `scratch`, from a backslash.
+    /// A string with escapes: the plain text before the first backslash, then the rest.
+    #[inline(never)]
+    fn escaped(&mut self, start: usize, end: usize) -> Option<Cow<'a, str>> {
+        self.scratch.clear();
+        self.scratch.push_str(self.src.get(start..end)?);
+        self.pos = end;
+        self.escaped_rest()
+    }
+
+    /// Continues a string with escapes in `scratch`, from a backslash. Kept out of line so
+    /// that [`Parser::string`], the common case, stays small enough to inline.
+    #[inline(never)]
     fn escaped_rest(&mut self) -> Option<Cow<'a, str>> {
         loop {
             match *self.bytes.get(self.pos)? {
@@ -297,27 +350,19 @@ impl<'a> Parser<'a> {
         Some(v)
     }
 
-    /// The index of the first `"`, `\` or control character at or after `i` (or the end).
+    /// The index of the first `"`, `\\` or control character at or after `i` (or the end).
     #[inline]
     fn scan_plain(&self, mut i: usize) -> usize {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
         let bytes = self.bytes;
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let w = u64::from_le_bytes(word);
-            let quote = w ^ (ONES * u64::from(b'"'));
-            let slash = w ^ (ONES * u64::from(b'\\'));
-            let found = (quote.wrapping_sub(ONES) & !quote)
-                | (slash.wrapping_sub(ONES) & !slash)
-                | (w.wrapping_sub(ONES * 0x20) & !w);
-            let found = found & HIGH;
-            if found != 0 {
-                // The lowest flagged byte is exact (borrows only run upwards).
-                return i + (found.trailing_zeros() / 8) as usize;
+        while let Some(chunk) = bytes.get(i..i + 16) {
+            let Ok(chunk) = <&[u8; 16]>::try_from(chunk) else {
+                break;
+            };
+            let mask = special16(chunk);
+            if mask != 0 {
+                return i + mask.trailing_zeros() as usize;
             }
-            i += 8;
+            i += 16;
         }
         while let Some(&b) = bytes.get(i) {
             if b == b'"' || b == b'\\' || b < 0x20 {

@@ -77,27 +77,10 @@ impl<'a> Node<'a> {
     }
 
     /// Member lookup: exact key first, then ASCII case-insensitive.
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match self {
-            Node::Object(members) => {
-                // One pass: an exact match wins at once; the first case-insensitive match is
-                // kept in case no exact one follows. Keys of another length cost one compare.
-                let mut folded = None;
-                let first = key.as_bytes().first().map(u8::to_ascii_lowercase);
-                for (k, v) in members {
-                    if k.len() == key.len()
-                        && k.as_bytes().first().map(u8::to_ascii_lowercase) == first
-                    {
-                        if k.as_bytes() == key.as_bytes() {
-                            return Some(v);
-                        }
-                        if folded.is_none() && k.eq_ignore_ascii_case(key) {
-                            folded = Some(v);
-                        }
-                    }
-                }
-                folded
-            }
+            Node::Object(members) => lookup(members, key.as_bytes()),
             _ => None,
         }
     }
@@ -249,6 +232,56 @@ impl<'a> Node<'a> {
                     .collect(),
             ),
         }
+    }
+}
+
+/// [`Node::get`] over an object's members. One pass: an exact match wins at once; the first
+/// case-insensitive match is kept in case no exact one follows. Members whose key has
+/// another length or first letter cost one or two compares; candidates of up to 16 bytes
+/// are compared inline (two overlapping loads), not through `memcmp`.
+fn lookup<'n, 'a>(members: &'n [(Cow<'a, str>, Node<'a>)], key: &[u8]) -> Option<&'n Node<'a>> {
+    let Some(&first) = key.first() else {
+        return members.iter().find(|(k, _)| k.is_empty()).map(|(_, v)| v);
+    };
+    let first = first.to_ascii_lowercase();
+    let mut folded = None;
+    for (k, v) in members {
+        let k = k.as_bytes();
+        if k.len() != key.len() || k[0].to_ascii_lowercase() != first {
+            continue;
+        }
+        if same_bytes(k, key) {
+            return Some(v);
+        }
+        if folded.is_none() && k.eq_ignore_ascii_case(key) {
+            folded = Some(v);
+        }
+    }
+    folded
+}
+
+/// `a == b` for slices of the same, non-zero length; short ones without a `memcmp` call.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word8(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+    fn word4(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        _ => a == b,
     }
 }
 
