@@ -36,6 +36,9 @@ type Attrs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 struct Frame<'a> {
     /// Local name (namespace prefix removed).
     name: Cow<'a, str>,
+    /// The name as written in the start tag (direct scanner only; empty otherwise), so that
+    /// the usual end tag is recognised by one compare.
+    raw: &'a [u8],
     /// Attributes (without `xmlns`), in document order.
     attrs: Attrs<'a>,
     /// Child elements already closed, as they go into this element's object.
@@ -50,6 +53,7 @@ impl<'a> Frame<'a> {
     fn new(name: Cow<'a, str>, attrs: Attrs<'a>) -> Frame<'a> {
         Frame {
             name,
+            raw: &[],
             attrs,
             children: Vec::new(),
             has_children: false,
@@ -100,13 +104,8 @@ fn fast_tree(xml: &str) -> Option<Node<'_>> {
         if end > i {
             if let Some(frame) = stack.last_mut() {
                 let text = xml.get(i..end)?;
-                let (mut amp, mut blank) = (false, true);
-                for &c in text.as_bytes() {
-                    amp |= c == b'&';
-                    blank &= is_ws(c);
-                }
                 if frame.text.is_empty() {
-                    frame.text = if amp {
+                    frame.text = if text.as_bytes().contains(&b'&') {
                         let mut note = None;
                         let mut out = String::new();
                         unescape_into(text, &mut out, &mut note);
@@ -117,7 +116,7 @@ fn fast_tree(xml: &str) -> Option<Node<'_>> {
                     } else {
                         Cow::Borrowed(text)
                     };
-                } else if !(blank && frame.text.bytes().all(is_ws)) {
+                } else if !(text.bytes().all(is_ws) && frame.text.bytes().all(is_ws)) {
                     // Text in several pieces (around children or comments) that is not all
                     // layout whitespace: leave it to the reader route.
                     return None;
@@ -133,15 +132,25 @@ fn fast_tree(xml: &str) -> Option<Node<'_>> {
         i = lt + 1;
         match *b.get(i)? {
             b'/' => {
-                let close = find_byte(b, i, b'>')?;
-                let name = xml.get(i + 1..close)?;
-                if name.is_empty() || name.bytes().any(|c| is_ws(c) || c == b'<') {
-                    return None;
-                }
                 let frame = stack.pop()?;
-                if frame.name != local_name(xml, name.as_bytes()) {
-                    return None;
-                }
+                // The usual end tag repeats the start tag's name (which holds no `>`).
+                let after = i + 1 + frame.raw.len();
+                let close = if !frame.raw.is_empty()
+                    && b.get(i + 1..after) == Some(frame.raw)
+                    && b.get(after) == Some(&b'>')
+                {
+                    after
+                } else {
+                    let close = find_byte(b, i, b'>')?;
+                    let name = xml.get(i + 1..close)?;
+                    if name.is_empty() || name.bytes().any(|c| is_ws(c) || c == b'<') {
+                        return None;
+                    }
+                    if frame.name != local_name(xml, name.as_bytes()) {
+                        return None;
+                    }
+                    close
+                };
                 if close_frame(frame, &mut stack, &mut root) {
                     return Some(Node::Object(root));
                 }
@@ -227,11 +236,18 @@ fn fast_frame<'a>(src: &'a str, inner: &'a str) -> Option<Frame<'a>> {
             return None;
         }
         let value_start = i + 1;
-        let value_end = find_byte(b, value_start, quote)?;
-        let raw = inner.get(value_start..value_end)?;
-        if raw.contains('<') {
-            return None;
+        // Up to the closing quote, noting `<` (declined) and `&` (unescaped) on the way.
+        let (mut value_end, mut amp) = (value_start, false);
+        loop {
+            match *b.get(value_end)? {
+                c if c == quote => break,
+                b'<' => return None,
+                b'&' => amp = true,
+                _ => {}
+            }
+            value_end += 1;
         }
+        let raw = inner.get(value_start..value_end)?;
         i = value_end + 1;
         // Attributes are separated by whitespace.
         if b.get(i).is_some_and(|&c| !is_ws(c)) {
@@ -241,7 +257,7 @@ fn fast_frame<'a>(src: &'a str, inner: &'a str) -> Option<Frame<'a>> {
         if kb == b"xmlns" || kb.starts_with(b"xmlns:") {
             continue;
         }
-        let value = if raw.contains('&') {
+        let value = if amp {
             let mut value = String::new();
             let mut note = None;
             unescape_into(raw, &mut value, &mut note);
@@ -254,7 +270,9 @@ fn fast_frame<'a>(src: &'a str, inner: &'a str) -> Option<Frame<'a>> {
         };
         attrs.push((local_name(src, kb), value));
     }
-    Some(Frame::new(local_name(src, name.as_bytes()), attrs))
+    let mut frame = Frame::new(local_name(src, name.as_bytes()), attrs);
+    frame.raw = name.as_bytes();
+    Some(frame)
 }
 
 /// The quick-xml route of [`parse_event_tree`]: lenient, never fails, notes problems.
