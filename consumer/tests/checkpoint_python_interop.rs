@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use azlog_emulator::config::{EmulatorConfig, HubSpec};
 use azlog_hub::checkpoint::{BlobCheckpointStore, Checkpoint, CheckpointKey, CheckpointStore};
@@ -21,28 +20,9 @@ fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/blob_checkpoint_interop.py")
 }
 
-/// Runs the Python driver (blocking, off the async runtime) and parses its JSON output.
+/// Runs the Python driver and parses its JSON output.
 async fn py(python: &Path, args: Vec<String>) -> Value {
-    let python = python.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python).arg(script()).args(&args).output()
-    })
-    .await
-    .unwrap()
-    .expect("running python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| {
-        panic!(
-            "bad python output ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    support::python_json(python, &script(), args).await
 }
 
 fn s(v: &str) -> String {

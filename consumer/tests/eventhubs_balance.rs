@@ -85,6 +85,85 @@ async fn wait_for_split(
     }
 }
 
+/// Events published all along a test, `per_event` records to each partition every `pause`.
+struct Publisher {
+    on: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<BTreeSet<String>>,
+}
+
+impl Publisher {
+    fn start(em: Arc<azlog_emulator::EmulatorHandle>, per_event: usize, pause: Duration) -> Self {
+        let on = Arc::new(AtomicBool::new(true));
+        let flag = on.clone();
+        let task = tokio::spawn(async move {
+            let mut ids = BTreeSet::new();
+            let mut round = 0;
+            while flag.load(Ordering::Relaxed) {
+                ids.extend(publish(
+                    &em,
+                    &format!("r{round}-"),
+                    4,
+                    per_event,
+                    PARTITIONS,
+                ));
+                round += 1;
+                tokio::time::sleep(pause).await;
+            }
+            ids
+        });
+        Publisher { on, task }
+    }
+
+    /// Stops publishing; every id published.
+    async fn stop(self) -> BTreeSet<String> {
+        self.on.store(false, Ordering::Relaxed);
+        self.task.await.expect("publisher")
+    }
+}
+
+/// The emulator, a fresh blob container (created) and the claims' key.
+struct Setup {
+    em: Arc<azlog_emulator::EmulatorHandle>,
+    conn: String,
+    container: String,
+    storage: String,
+    store: BlobCheckpointStore,
+    key: CheckpointKey,
+    root: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new(blob: &str, prefix: &str) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+        let em = Arc::new(emulator(PARTITIONS).await);
+        let conn = em.connection_string(HUB);
+        let container = unique_container(prefix);
+        let storage = azurite_connection_string(blob);
+        let store = BlobCheckpointStore::from_connection_string(&storage, &container).unwrap();
+        store.ensure_container().await.unwrap();
+        Setup {
+            em,
+            conn,
+            container,
+            storage,
+            store,
+            // The emulator's namespace is its host (the Python participant is told so).
+            key: CheckpointKey::new("localhost", HUB, "$Default"),
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// An instance's config (its own dir and file sink) with `owner` as owner id.
+    fn instance(&self, name: &str, owner: &str) -> (HubConfig, std::path::PathBuf) {
+        let dir = self.root.path().join(name);
+        let cfg = instance(&dir, &self.conn, &self.container, &self.storage, owner);
+        (cfg, dir.join("out/raw.ndjson"))
+    }
+}
+
 fn spawn(cfg: &HubConfig) -> (watch::Sender<bool>, tokio::task::JoinHandle<RunSummary>) {
     let (tx, rx) = watch::channel(false);
     let c = cfg.clone();
@@ -94,61 +173,22 @@ fn spawn(cfg: &HubConfig) -> (watch::Sender<bool>, tokio::task::JoinHandle<RunSu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_split_the_partitions_and_hand_over_on_shutdown() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_test_writer()
-        .try_init();
     let Some(blob) = azurite_blob() else { return };
-    let em = Arc::new(emulator(PARTITIONS).await);
-    let conn = em.connection_string(HUB);
-    let container = unique_container("azlog-balance");
-    let storage = azurite_connection_string(&blob);
-    let root = tempfile::tempdir().unwrap();
-    let a_cfg = instance(
-        &root.path().join("a"),
-        &conn,
-        &container,
-        &storage,
-        "instance-a",
-    );
-    let b_cfg = instance(
-        &root.path().join("b"),
-        &conn,
-        &container,
-        &storage,
-        "instance-b",
-    );
-    let out_a = root.path().join("a/out/raw.ndjson");
-    let out_b = root.path().join("b/out/raw.ndjson");
-    let store = BlobCheckpointStore::from_connection_string(&storage, &container).unwrap();
-    store.ensure_container().await.unwrap();
-    let key = CheckpointKey::new("localhost", HUB, "$Default");
-
+    let t = Setup::new(&blob, "azlog-balance").await;
+    let (store, key) = (&t.store, &t.key);
+    let (a_cfg, out_a) = t.instance("a", "instance-a");
+    let (b_cfg, out_b) = t.instance("b", "instance-b");
     // Events keep arriving through the whole test, 4 records every 20 ms.
-    let publishing = Arc::new(AtomicBool::new(true));
-    let publisher = {
-        let em = em.clone();
-        let on = publishing.clone();
-        tokio::spawn(async move {
-            let mut ids = BTreeSet::new();
-            let mut round = 0;
-            while on.load(Ordering::Relaxed) {
-                ids.extend(publish(&em, &format!("r{round}-"), 4, 1, PARTITIONS));
-                round += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            ids
-        })
-    };
+    let publisher = Publisher::start(t.em.clone(), 1, Duration::from_millis(20));
 
     // A alone claims every partition.
     let (a_stop, a_task) = spawn(&a_cfg);
-    wait_for_split(&store, &key, &[("instance-a", 4)]).await;
+    wait_for_split(store, key, &[("instance-a", 4)]).await;
     assert!(wait_until(Duration::from_secs(30), || !read_ids(&out_a).is_empty()).await);
 
     // B joins: two each.
     let (b_stop, b_task) = spawn(&b_cfg);
-    let split = wait_for_split(&store, &key, &[("instance-a", 2), ("instance-b", 2)]).await;
+    let split = wait_for_split(store, key, &[("instance-a", 2), ("instance-b", 2)]).await;
     assert!(
         wait_until(Duration::from_secs(30), || !read_ids(&out_b).is_empty()).await,
         "B delivers from its partitions {split:?}"
@@ -156,7 +196,7 @@ async fn two_instances_split_the_partitions_and_hand_over_on_shutdown() {
     // The split holds (no partition moves back and forth).
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        owners(&store, &key).await,
+        owners(store, key).await,
         split,
         "a balanced split is stable"
     );
@@ -166,7 +206,7 @@ async fn two_instances_split_the_partitions_and_hand_over_on_shutdown() {
     a_stop.send(true).unwrap();
     let a_summary = a_task.await.unwrap();
     assert_eq!(a_summary.error, None, "{a_summary:#?}");
-    let released = store.list_ownership(&key).await.unwrap();
+    let released = store.list_ownership(key).await.unwrap();
     assert!(
         released
             .iter()
@@ -175,11 +215,10 @@ async fn two_instances_split_the_partitions_and_hand_over_on_shutdown() {
             == 0,
         "A released its claims: {released:?}"
     );
-    wait_for_split(&store, &key, &[("instance-b", 4)]).await;
+    wait_for_split(store, key, &[("instance-b", 4)]).await;
 
     // Stop publishing; B delivers the rest.
-    publishing.store(false, Ordering::Relaxed);
-    let ids = publisher.await.unwrap();
+    let ids = publisher.stop().await;
     let all_in = || {
         let mut got: BTreeSet<String> = read_ids(&out_a).into_iter().collect();
         got.extend(read_ids(&out_b));
@@ -218,10 +257,7 @@ async fn two_instances_split_the_partitions_and_hand_over_on_shutdown() {
         PARTITIONS as usize,
         "{b_summary:#?}"
     );
-    assert!(
-        owners(&store, &key).await.is_empty(),
-        "B released its claims"
-    );
+    assert!(owners(store, key).await.is_empty(), "B released its claims");
 }
 
 /// Ids the Python participant wrote (`{"id": ...}` lines).
@@ -239,62 +275,31 @@ fn python_ids(path: &Path) -> Vec<String> {
 /// claims) azlog-hub takes everything over; every record reaches one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azlog_hub_and_the_python_sdk_processor_share_a_consumer_group() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_test_writer()
-        .try_init();
     let Some(blob) = azurite_blob() else { return };
     let Some(python) = checkpoint_support::venv_python() else {
         return;
     };
-    let em = Arc::new(emulator(PARTITIONS).await);
-    let conn = em.connection_string(HUB);
-    let container = unique_container("azlog-balpy");
-    let storage = azurite_connection_string(&blob);
-    let root = tempfile::tempdir().unwrap();
-    let hub_cfg = instance(
-        &root.path().join("hub"),
-        &conn,
-        &container,
-        &storage,
-        "azlog-hub-1",
-    );
-    let out_hub = root.path().join("hub/out/raw.ndjson");
+    let t = Setup::new(&blob, "azlog-balpy").await;
+    let (store, key) = (&t.store, &t.key);
+    let (hub_cfg, out_hub) = t.instance("hub", "azlog-hub-1");
+    let (conn, container, storage) = (&t.conn, &t.container, &t.storage);
+    let root = &t.root;
     let out_py = root.path().join("python.ndjson");
     let stop_py = root.path().join("python.stop");
-    let store = BlobCheckpointStore::from_connection_string(&storage, &container).unwrap();
-    store.ensure_container().await.unwrap();
-    // The Python SDK names the namespace by the endpoint's host.
-    let key = CheckpointKey::new("localhost", HUB, "$Default");
-
-    let publishing = Arc::new(AtomicBool::new(true));
-    let publisher = {
-        let em = em.clone();
-        let on = publishing.clone();
-        tokio::spawn(async move {
-            let mut ids = BTreeSet::new();
-            let mut round = 0;
-            while on.load(Ordering::Relaxed) {
-                ids.extend(publish(&em, &format!("p{round}-"), 4, 2, PARTITIONS));
-                round += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            ids
-        })
-    };
+    let publisher = Publisher::start(t.em.clone(), 2, Duration::from_millis(50));
 
     let (hub_stop, hub_task) = spawn(&hub_cfg);
-    wait_for_split(&store, &key, &[("azlog-hub-1", 4)]).await;
+    wait_for_split(store, key, &[("azlog-hub-1", 4)]).await;
 
     let mut py = std::process::Command::new(&python)
         .arg(repo_root().join("consumer/tests/python/balance_participant.py"))
         .args([
             "--conn",
-            &conn,
+            conn,
             "--storage",
-            &storage,
+            storage,
             "--container",
-            &container,
+            container,
         ])
         .arg("--out")
         .arg(&out_py)
@@ -306,7 +311,7 @@ async fn azlog_hub_and_the_python_sdk_processor_share_a_consumer_group() {
         .expect("python participant");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let split = loop {
-        let o = owners(&store, &key).await;
+        let o = owners(store, key).await;
         let python_owned = o.values().filter(|w| *w != "azlog-hub-1").count();
         if python_owned == 2 && o.len() == PARTITIONS as usize {
             break o;
@@ -330,10 +335,9 @@ async fn azlog_hub_and_the_python_sdk_processor_share_a_consumer_group() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "python exited with {status}");
-    wait_for_split(&store, &key, &[("azlog-hub-1", 4)]).await;
+    wait_for_split(store, key, &[("azlog-hub-1", 4)]).await;
 
-    publishing.store(false, Ordering::Relaxed);
-    let ids = publisher.await.unwrap();
+    let ids = publisher.stop().await;
     let all_in = || {
         let mut got: BTreeSet<String> = read_ids(&out_hub).into_iter().collect();
         got.extend(python_ids(&out_py));

@@ -9,7 +9,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use azlog_hub::checkpoint::{BlobCheckpointStore, CheckpointKey, Ownership, OwnershipStore};
 use serde_json::Value;
@@ -18,28 +17,10 @@ fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/blob_ownership_interop.py")
 }
 
-/// Runs the Python driver (blocking, off the async runtime) and parses its JSON output.
+/// Runs the Python driver; its JSON output is a list of ownership records, sorted here by
+/// partition.
 async fn py(python: &Path, args: Vec<String>) -> Vec<Value> {
-    let python = python.to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(&python).arg(script()).args(&args).output()
-    })
-    .await
-    .unwrap()
-    .expect("running python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| {
-        panic!(
-            "bad python output ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = support::python_json(python, &script(), args).await;
     let mut records = v.as_array().expect("a JSON list").clone();
     records.sort_by_key(|r| r["partition_id"].as_str().unwrap_or("").to_owned());
     records

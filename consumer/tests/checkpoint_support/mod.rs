@@ -80,3 +80,35 @@ pub fn venv_python() -> Option<PathBuf> {
         python.display()
     );
 }
+
+/// Runs `python script args...` (blocking, off the async runtime), asserts it succeeded and
+/// parses the last line of its stdout as JSON.
+pub async fn python_json(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    args: Vec<String>,
+) -> serde_json::Value {
+    let (python, script) = (python.to_path_buf(), script.to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(&script)
+            .args(&args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("running python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| {
+        panic!(
+            "bad python output ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
