@@ -3,7 +3,8 @@
 //! It accepts exactly the JSON that `serde_json::from_str` accepts and builds the same tree
 //! the serde route ([`Node`]'s `Deserialize`) builds, with less work: no visitor layers, and
 //! every object and array is allocated once at its final size (members are collected on a
-//! scratch stack shared by the whole document, then moved into an exact-size `Vec`).
+//! scratch stack shared by the whole document, then moved into an exact-size `Vec` with one
+//! block copy, `split_off`).
 //!
 //! Anything unusual — invalid JSON, deep nesting, numbers other than plain integers, lone
 //! surrogate escapes — makes it decline (`None`); [`Node::parse`] then runs the serde route,
@@ -178,6 +179,17 @@ impl<'a> Parser<'a> {
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
         }
+    }
+
+    /// [`Parser::value`] for an array element or member value, with strings (most values)
+    /// parsed in place rather than through another call.
+    #[inline]
+    fn member_value(&mut self, depth: usize) -> Option<Node<'a>> {
+        if self.peek()? == b'"' {
+            self.pos += 1;
+            return self.string().map(Node::Str);
+        }
+        self.value(depth)
     }
 
     fn literal(&mut self, word: &[u8], node: Node<'a>) -> Option<Node<'a>> {
@@ -383,14 +395,14 @@ impl<'a> Parser<'a> {
         }
         loop {
             self.skip_ws();
-            let v = self.value(depth)?;
+            let v = self.member_value(depth)?;
             self.items.push(v);
             self.skip_ws();
             match self.peek()? {
                 b',' => self.pos += 1,
                 b']' => {
                     self.pos += 1;
-                    let items: Vec<Node<'a>> = self.items.drain(base..).collect();
+                    let items: Vec<Node<'a>> = self.items.split_off(base);
                     return Some(Node::Array(items));
                 }
                 _ => return None,
@@ -419,14 +431,14 @@ impl<'a> Parser<'a> {
             }
             self.pos += 1;
             self.skip_ws();
-            let v = self.value(depth)?;
+            let v = self.member_value(depth)?;
             self.members.push((key, v));
             self.skip_ws();
             match self.peek()? {
                 b',' => self.pos += 1,
                 b'}' => {
                     self.pos += 1;
-                    let members: Members<'a> = self.members.drain(base..).collect();
+                    let members: Members<'a> = self.members.split_off(base);
                     return Some(Node::Object(members));
                 }
                 _ => return None,
@@ -551,6 +563,24 @@ mod tests {
         // A document the fast route declines leaves the buffers empty and usable.
         assert!(parse(r#"{"a":[1,2,"#).is_none());
         assert_eq!(parse(doc).unwrap(), first);
+    }
+
+    #[test]
+    fn containers_are_exact_size_and_scratch_is_kept() {
+        let n = parse(r#"{"a":[1,2,3],"b":{"c":1,"d":[{}]}}"#).unwrap();
+        let Node::Object(m) = &n else { panic!() };
+        assert_eq!(m.capacity(), m.len());
+        let Node::Array(a) = &m[0].1 else { panic!() };
+        assert_eq!(a.capacity(), a.len());
+        let Node::Object(b) = &m[1].1 else { panic!() };
+        assert_eq!(b.capacity(), b.len());
+        let kept = SCRATCH.with(|s| {
+            let v = s.take();
+            let caps = (v.items.capacity(), v.members.capacity());
+            s.set(v);
+            caps
+        });
+        assert!(kept.0 > 0 && kept.1 > 0, "{kept:?}");
     }
 
     #[test]
