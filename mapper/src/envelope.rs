@@ -87,7 +87,9 @@ enum Mode {
 
 /// The streaming splitter. Wrap any `BufRead` (a file, stdin, or a `&[u8]` event body).
 pub struct RecordReader<R> {
-    input: R,
+    /// The input; taken out while a chunk of it is scanned (so the chunk is borrowed from the
+    /// input, not copied), put back before `fill` returns.
+    input: Option<R>,
     cfg: EnvelopeConfig,
     mode: Mode,
     /// Current nesting depth (objects + arrays).
@@ -124,7 +126,7 @@ impl<R: BufRead> RecordReader<R> {
     /// A reader that adds to shared counters.
     pub fn with_stats(input: R, cfg: EnvelopeConfig, stats: std::sync::Arc<EnvelopeStats>) -> Self {
         RecordReader {
-            input,
+            input: Some(input),
             cfg,
             mode: Mode::Top,
             depth: 0,
@@ -188,10 +190,14 @@ impl<R: BufRead> RecordReader<R> {
             // buffered whole; split it now.
             self.split_buffered_envelope();
         } else {
-            let mut json = std::mem::take(&mut self.buf);
-            if self.fixed_sq {
-                json = fix_python_literals(&json);
-            }
+            // An exact-size copy: `buf` keeps its capacity for the next record (taking it
+            // would regrow a fresh buffer from empty for every record).
+            let mut json = if self.fixed_sq {
+                fix_python_literals(&self.buf)
+            } else {
+                self.buf.clone()
+            };
+            self.buf.clear();
             let error = if self.oversize {
                 json.truncate(KEEP_BAD_BYTES);
                 Some(format!(
@@ -518,17 +524,25 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     fn fill(&mut self) -> io::Result<()> {
+        let Some(mut input) = self.input.take() else {
+            return Ok(());
+        };
+        let result = self.fill_from(&mut input);
+        self.input = Some(input);
+        result
+    }
+
+    fn fill_from(&mut self, input: &mut R) -> io::Result<()> {
         while self.ready.is_empty() && !self.eof {
-            let chunk = self.input.fill_buf()?;
+            let chunk = input.fill_buf()?;
             if chunk.is_empty() {
                 self.eof = true;
                 self.finish_input();
                 break;
             }
-            let chunk = chunk.to_vec();
             let n = chunk.len();
-            self.consume_chunk(&chunk);
-            self.input.consume(n);
+            self.consume_chunk(chunk);
+            input.consume(n);
         }
         Ok(())
     }
@@ -540,17 +554,16 @@ impl<R: BufRead> RecordReader<R> {
             if self.mode == Mode::Value && !self.scalar && !self.escape {
                 let rest = &chunk[i..];
                 let run = if self.in_string {
-                    rest.iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                    plain_string_run(rest)
                 } else if self.in_sq_string {
                     rest.iter()
                         .position(|&c| c == b'\'' || c == b'"' || c == b'\\' || c < 0x20)
+                        .unwrap_or(rest.len())
                 } else {
-                    rest.iter().position(|&c| {
-                        matches!(c, b'"' | b'\'' | b'{' | b'}' | b'[' | b']' | b'\n')
-                    })
+                    rest.iter()
+                        .position(|&c| STRUCTURAL[usize::from(c)])
+                        .unwrap_or(rest.len())
                 };
-                let run = run.unwrap_or(rest.len());
                 if run > 0 {
                     if self.buf.len() + run <= self.cfg.max_record_bytes {
                         self.buf.extend_from_slice(&rest[..run]);
@@ -578,6 +591,47 @@ impl<R: BufRead> Iterator for RecordReader<R> {
         }
         self.ready.pop_front().map(Ok)
     }
+}
+
+/// Bytes that end a run of plain bytes outside strings inside a value (see `consume_chunk`).
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let special = b"\"'{}[]\n";
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Length of the run of bytes at the start of `s` that a double-quoted string copies as they
+/// are: everything but `"`, `\\` and control characters (< 0x20). Eight bytes per step.
+fn plain_string_run(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (LO * u64::from(b'"'));
+        let backslash = w ^ (LO * u64::from(b'\\'));
+        // A byte's high bit is set where that byte is zero / below 0x20 (the first such byte
+        // is exact; bits above it may be spurious, so only the lowest set bit is used).
+        let hits = (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (w.wrapping_sub(LO * 0x20) & !w);
+        let hits = hits & HI;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + s[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .unwrap_or(s.len() - i)
 }
 
 /// Splits one event body (an Event Hubs message, a Kafka record) into records.
@@ -921,6 +975,33 @@ mod tests {
             .map(|r| String::from_utf8(r.json.clone()).unwrap())
             .collect();
         assert_eq!(out, ["1", "\"two\"", "{\"three\":3}", "null"]);
+    }
+
+    #[test]
+    fn plain_string_runs_stop_at_the_first_special_byte() {
+        let naive = |s: &[u8]| {
+            s.iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(s.len())
+        };
+        // Every special byte at every position of inputs up to 3 words long, with bytes
+        // around it that sit next to the special ones (0x21, 0x5d, 0x01 after, 0xff).
+        for len in 0..24 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', 0x00, 0x1f, b'\n', 0xff] {
+                    for filler in [b'a', 0x21, 0x5d, 0x20, 0x80, 0xfe] {
+                        let mut s = vec![filler; len];
+                        if at < len {
+                            s[at] = special;
+                        }
+                        for tail in at + 1..len {
+                            s[tail] = [0x01, b'"', filler][tail % 3];
+                        }
+                        assert_eq!(plain_string_run(&s), naive(&s), "{s:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
