@@ -565,6 +565,36 @@ mod tests {
         assert_eq!(parse(doc).unwrap(), first);
     }
 
+    /// The 16-byte scan stops at the first `"`, `\\` or control character wherever it sits
+    /// (inside a block, at its edges, in the byte-wise tail), and runs to the end otherwise.
+    #[test]
+    fn scan_plain_stops_at_the_first_special_byte() {
+        for len in [0usize, 1, 15, 16, 17, 31, 32, 33, 47] {
+            for at in 0..=len {
+                for special in (0u8..0x80).filter(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+                    let mut bytes = vec![b'a'; len];
+                    if at < len {
+                        bytes[at] = special;
+                        // A later special byte must not win.
+                        if at + 1 < len {
+                            bytes[len - 1] = b'"';
+                        }
+                    }
+                    let text = String::from_utf8(bytes).unwrap();
+                    let p = Parser {
+                        src: &text,
+                        bytes: text.as_bytes(),
+                        pos: 0,
+                        items: Vec::new(),
+                        members: Vec::new(),
+                        scratch: String::new(),
+                    };
+                    assert_eq!(p.scan_plain(0), at, "len {len}, {special:#x} at {at}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn containers_are_exact_size_and_scratch_is_kept() {
         let n = parse(r#"{"a":[1,2,3],"b":{"c":1,"d":[{}]}}"#).unwrap();

@@ -446,6 +446,32 @@ mod tests {
         assert_eq!(n.get("missing"), None);
     }
 
+    /// The inline compare sees a difference at any position, for every key length.
+    #[test]
+    fn lookup_compares_every_byte() {
+        for len in 1..=20usize {
+            let key: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            for at in 0..len {
+                let mut other = key.clone().into_bytes();
+                other[at] = b'_';
+                let other = String::from_utf8(other).unwrap();
+                let obj = Node::Object(vec![
+                    (Cow::Owned(other.clone()), Node::Int(1)),
+                    (Cow::Owned(key.clone()), Node::Int(2)),
+                ]);
+                assert_eq!(obj.get(&key), Some(&Node::Int(2)), "{key} vs {other}");
+                assert_eq!(obj.get(&other), Some(&Node::Int(1)), "{other}");
+                let upper = key.to_ascii_uppercase();
+                assert_eq!(obj.get(&upper), Some(&Node::Int(2)), "{upper}");
+            }
+        }
+        assert_eq!(Node::Object(vec![]).get("a"), None);
+        let empty = Node::Object(vec![(Cow::Borrowed(""), Node::Null)]);
+        assert_eq!(empty.get(""), Some(&Node::Null));
+    }
+
     #[test]
     fn json_text_round_trips() {
         let text = r#"{"a":[1,2.5,"x\n\"y\u0001"],"b":{"c":null,"d":false},"e":3.0}"#;
