@@ -28,18 +28,22 @@ use azlog_plugin_api::{Record, Value};
 use escape::{escape_extension, escape_header};
 pub use map::{CefOptions, MapError, BUILTIN_CEF_MAP};
 use map::{Device, Extension, Render, NAME_MAX, SIGNATURE_MAX};
-use source::{first, Found, Source};
+use source::{Found, KeyTable, Lookup, Slot};
 use text::{for_each_piece, write_limited};
 
 /// A compiled CEF field map plus codec options. Build it once with [`CefConfig::load`] or
 /// [`CefConfig::builtin`], then call [`encode`] per record.
 #[derive(Debug, Clone)]
 pub struct CefConfig {
+    /// Every field key the map reads, resolved per record in one pass.
+    pub(crate) keys: KeyTable,
+    /// The slot of `event.dataset` (device per dataset).
+    pub(crate) dataset_key: u32,
     pub(crate) default_device: Device,
     pub(crate) datasets: Vec<Device>,
-    pub(crate) signature: Vec<Source>,
-    pub(crate) name: Vec<Source>,
-    pub(crate) severity: Vec<Source>,
+    pub(crate) signature: Vec<Slot>,
+    pub(crate) name: Vec<Slot>,
+    pub(crate) severity: Vec<Slot>,
     pub(crate) default_severity: String,
     pub(crate) default_signature: String,
     pub(crate) extensions: Vec<Extension>,
@@ -56,8 +60,8 @@ pub struct EncodeStats {
 }
 
 impl CefConfig {
-    fn device_for(&self, record: &Record) -> &Device {
-        if let Some(ds) = record.get_str("event.dataset") {
+    fn device_for(&self, record: &Lookup<'_, '_>) -> &Device {
+        if let Some(ds) = record.get(self.dataset_key).and_then(Value::as_str) {
             if let Some(d) = self.datasets.iter().find(|d| d.dataset == ds) {
                 return d;
             }
@@ -68,12 +72,17 @@ impl CefConfig {
 
 /// Appends the CEF line for `record` to `out` (no trailing newline).
 pub fn encode(record: &Record, cfg: &CefConfig, out: &mut String) -> EncodeStats {
+    cfg.keys
+        .with_lookup(record, |record| encode_resolved(record, cfg, out))
+}
+
+fn encode_resolved(record: &Lookup<'_, '_>, cfg: &CefConfig, out: &mut String) -> EncodeStats {
     let mut stats = EncodeStats::default();
     let marker = cfg.marker.as_str();
     out.push_str("CEF:0|");
     out.push_str(&cfg.device_for(record).escaped);
 
-    match first(record, &cfg.signature) {
+    match record.first(&cfg.signature) {
         Some(found) => {
             stats.truncated += u32::from(write_found(
                 found,
@@ -86,7 +95,10 @@ pub fn encode(record: &Record, cfg: &CefConfig, out: &mut String) -> EncodeStats
         None => out.push_str(&cfg.default_signature),
     }
     out.push('|');
-    match first(record, &cfg.name).or_else(|| first(record, &cfg.signature)) {
+    match record
+        .first(&cfg.name)
+        .or_else(|| record.first(&cfg.signature))
+    {
         Some(found) => {
             stats.truncated += u32::from(write_found(
                 found,
@@ -104,7 +116,7 @@ pub fn encode(record: &Record, cfg: &CefConfig, out: &mut String) -> EncodeStats
 
     let mut first_pair = true;
     for ext in &cfg.extensions {
-        let Some(found) = first(record, &ext.sources) else {
+        let Some(found) = record.first(&ext.sources) else {
             continue;
         };
         let start = out.len();
@@ -137,8 +149,8 @@ fn write_found(
     }
 }
 
-fn write_severity(record: &Record, cfg: &CefConfig, out: &mut String) {
-    let text = match first(record, &cfg.severity) {
+fn write_severity(record: &Lookup<'_, '_>, cfg: &CefConfig, out: &mut String) {
+    let text = match record.first(&cfg.severity) {
         Some(Found::Value(Value::Int(i))) => Some((*i).clamp(0, 10)),
         Some(Found::Value(Value::Float(f))) if f.is_finite() => {
             Some(f.round().clamp(0.0, 10.0) as i64)

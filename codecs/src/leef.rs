@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use azlog_plugin_api::{Record, Value};
 
-use crate::cef::source::{first, Found, Source};
+use crate::cef::source::{Found, KeyTable, Lookup, Slot};
 use crate::cef::text::{for_each_piece, write_limited};
 use crate::cef::time::{parse_rfc3339_ms, Civil};
 pub use crate::cef::EncodeStats;
@@ -41,13 +41,17 @@ pub enum LeefVersion {
 /// A compiled LEEF field map plus codec options. Build it once, then call [`encode`] per record.
 #[derive(Debug, Clone)]
 pub struct LeefConfig {
+    /// Every field key the map reads, resolved per record in one pass.
+    pub(crate) keys: KeyTable,
+    /// The slot of `event.dataset` (device per dataset).
+    pub(crate) dataset_key: u32,
     pub(crate) version: LeefVersion,
     pub(crate) delimiter: char,
     pub(crate) header_start: String,
     pub(crate) delimiter_field: String,
     pub(crate) default_device: Device,
     pub(crate) datasets: Vec<Device>,
-    pub(crate) event_id: Vec<Source>,
+    pub(crate) event_id: Vec<Slot>,
     pub(crate) default_event_id: String,
     pub(crate) attributes: Vec<Attribute>,
     pub(crate) sanitizer: Sanitizer,
@@ -66,8 +70,8 @@ impl LeefConfig {
         self.delimiter
     }
 
-    fn device_for(&self, record: &Record) -> &Device {
-        if let Some(ds) = record.get_str("event.dataset") {
+    fn device_for(&self, record: &Lookup<'_, '_>) -> &Device {
+        if let Some(ds) = record.get(self.dataset_key).and_then(Value::as_str) {
             if let Some(d) = self.datasets.iter().find(|d| d.dataset == ds) {
                 return d;
             }
@@ -78,10 +82,15 @@ impl LeefConfig {
 
 /// Appends the LEEF line for `record` to `out` (no trailing newline).
 pub fn encode(record: &Record, cfg: &LeefConfig, out: &mut String) -> EncodeStats {
+    cfg.keys
+        .with_lookup(record, |record| encode_resolved(record, cfg, out))
+}
+
+fn encode_resolved(record: &Lookup<'_, '_>, cfg: &LeefConfig, out: &mut String) -> EncodeStats {
     let mut stats = EncodeStats::default();
     out.push_str(&cfg.header_start);
     out.push_str(&cfg.device_for(record).sanitized);
-    match first(record, &cfg.event_id) {
+    match record.first(&cfg.event_id) {
         Some(Found::Value(v)) => {
             let repl = cfg.replacement.as_str();
             stats.truncated += u32::from(write_limited(
@@ -100,7 +109,7 @@ pub fn encode(record: &Record, cfg: &LeefConfig, out: &mut String) -> EncodeStat
 
     let mut first_attr = true;
     for attr in &cfg.attributes {
-        let Some(found) = first(record, &attr.sources) else {
+        let Some(found) = record.first(&attr.sources) else {
             continue;
         };
         let start = out.len();

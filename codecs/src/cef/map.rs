@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::dictionary::{self, Audience, KeyType};
 use super::escape::{escape_extension, escape_header};
-use super::source::{parse_all, Source};
+use super::source::{parse_all, KeyTable, Slot};
 use super::text::{write_str_limited, DEFAULT_TRUNCATION_MARKER};
 use crate::cef::CefConfig;
 
@@ -145,7 +145,7 @@ pub(crate) struct Extension {
     pub(crate) v6_prefix: Option<String>,
     pub(crate) render: Render,
     pub(crate) max_len: Option<u32>,
-    pub(crate) sources: Vec<Source>,
+    pub(crate) sources: Vec<Slot>,
 }
 
 /// CEF "Special Mappings": IPv6 addresses of these IPv4 keys go to a custom IPv6 key + label.
@@ -277,9 +277,12 @@ impl CefConfig {
             .map(|(name, d)| device(name, Some(d)))
             .collect();
 
-        let signature = parse_all(&h.signature, "header.signature").map_err(invalid)?;
-        let name = parse_all(&h.name, "header.name").map_err(invalid)?;
-        let severity = parse_all(&h.severity, "header.severity").map_err(invalid)?;
+        let mut keys = KeyTable::default();
+        let dataset_key = keys.slot("event.dataset");
+        let signature =
+            keys.compile(&parse_all(&h.signature, "header.signature").map_err(invalid)?);
+        let name = keys.compile(&parse_all(&h.name, "header.name").map_err(invalid)?);
+        let severity = keys.compile(&parse_all(&h.severity, "header.severity").map_err(invalid)?);
         let mut default_severity = String::new();
         escape_header(&h.default_severity, &mut default_severity);
         let mut default_signature = String::new();
@@ -309,7 +312,7 @@ impl CefConfig {
                     "{what}: CEF keys are single alphanumeric words"
                 )));
             }
-            let sources = parse_all(&e.from, &what).map_err(invalid)?;
+            let sources = keys.compile(&parse_all(&e.from, &what).map_err(invalid)?);
             let (render, max_len) = match dictionary::lookup(&e.key) {
                 Some(def) => {
                     if e.custom {
@@ -406,6 +409,8 @@ impl CefConfig {
         }
 
         Ok(CefConfig {
+            keys,
+            dataset_key,
             default_device,
             datasets,
             signature,

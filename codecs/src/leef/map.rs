@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::attributes::{self, AttrType};
 use super::sanitize::{sanitize_header, Sanitizer};
 use crate::cef::map::{field_map_text, MapError};
-use crate::cef::source::{parse_all, Source};
+use crate::cef::source::{parse_all, KeyTable, Slot};
 use crate::cef::text::{write_str_limited, DEFAULT_TRUNCATION_MARKER};
 use crate::leef::{LeefConfig, LeefVersion};
 
@@ -106,7 +106,7 @@ pub(crate) struct Attribute {
     pub(crate) prefix: String,
     pub(crate) render: Render,
     pub(crate) max_len: Option<u32>,
-    pub(crate) sources: Vec<Source>,
+    pub(crate) sources: Vec<Slot>,
 }
 
 /// The pre-sanitized `Vendor|Product|Version|` part of the header for one dataset.
@@ -241,7 +241,9 @@ impl LeefConfig {
             .iter()
             .map(|(name, d)| device(name, Some(d)))
             .collect();
-        let event_id = parse_all(&h.event_id, "header.event_id").map_err(invalid)?;
+        let mut keys = KeyTable::default();
+        let dataset_key = keys.slot("event.dataset");
+        let event_id = keys.compile(&parse_all(&h.event_id, "header.event_id").map_err(invalid)?);
         let mut default_event_id = String::new();
         write_str_limited(
             &h.default_event_id,
@@ -268,7 +270,7 @@ impl LeefConfig {
             if !used.insert(a.key.clone()) {
                 return Err(invalid(format!("{what}: key mapped twice")));
             }
-            let sources = parse_all(&a.from, &what).map_err(invalid)?;
+            let sources = keys.compile(&parse_all(&a.from, &what).map_err(invalid)?);
             let (render, max_len) = match attributes::lookup(&a.key) {
                 Some(def) => {
                     if a.custom {
@@ -327,6 +329,8 @@ impl LeefConfig {
         };
 
         Ok(LeefConfig {
+            keys,
+            dataset_key,
             version,
             delimiter,
             header_start,
