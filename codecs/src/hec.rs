@@ -458,7 +458,7 @@ fn fnv1a(bytes: &[u8], ts: i64) -> u64 {
 mod tests {
     use super::*;
     use abi_stable::std_types::{RString, RVec};
-    use azlog_plugin_api::{Field, Position};
+    use azlog_plugin_api::{Field, Position, Text};
 
     fn rec(fields: Vec<(&str, Value)>, original: &str) -> Record {
         Record::from_fields(
@@ -466,7 +466,7 @@ mod tests {
             fields
                 .into_iter()
                 .map(|(k, v)| Field {
-                    key: RString::from(k),
+                    key: Text::from(k),
                     value: v,
                 })
                 .collect(),
@@ -503,7 +503,7 @@ mod tests {
                 ("host.name", "h1".into()),
                 (
                     "event.category",
-                    Value::List(RVec::from(vec![RString::from("authentication")])),
+                    Value::List(RVec::from(vec![Text::from("authentication")])),
                 ),
             ],
             r#"{"category":"SignInLogs","properties":{"x":1}}"#,

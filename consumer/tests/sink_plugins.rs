@@ -14,7 +14,7 @@ use azlog_hec_receiver::{Fault, HecReceiver, TokenConfig};
 use azlog_hub::sink_host::{
     HostError, LoadError, LoadedPlugin, Offered, PluginRegistry, SinkConfig, SinkHost, SinksFile,
 };
-use azlog_plugin_api::{ErrorKind, Field, HealthState, Position, Record, Value, ABI_VERSION};
+use azlog_plugin_api::{ErrorKind, Field, HealthState, Position, Record, Text, Value, ABI_VERSION};
 use pipeline_support::{copy_plugins, lib_file};
 
 /// A fresh 0755 plugin dir holding copies (0644) of the given plugin crates' libraries.
@@ -45,16 +45,16 @@ fn rec(i: usize) -> Record {
 fn rec_with(i: usize, extra: Vec<(&str, Value)>) -> Record {
     let mut fields = vec![
         Field {
-            key: RString::from("event.id"),
+            key: Text::from("event.id"),
             value: Value::from(format!("id-{i}")),
         },
         Field {
-            key: RString::from("event.dataset"),
+            key: Text::from("event.dataset"),
             value: Value::from("azure.signinlogs"),
         },
     ];
     fields.extend(extra.into_iter().map(|(k, v)| Field {
-        key: RString::from(k),
+        key: Text::from(k),
         value: v,
     }));
     Record::from_fields(
@@ -98,13 +98,13 @@ fn plugin_built_against_another_abi_is_refused_by_name_and_versions() {
     else {
         panic!("expected an ABI mismatch, got {err}");
     };
-    assert_eq!(plugin_abi, "2.0.0");
+    assert_eq!(plugin_abi, "3.0.0");
     assert_eq!(host_abi, ABI_VERSION);
     assert!(path.ends_with(lib_file("azlog-test-abi-mismatch")));
     let msg = err.to_string();
     assert!(msg.contains(&lib_file("azlog-test-abi-mismatch")), "{msg}");
     assert!(
-        msg.contains("ABI 2.0.0") && msg.contains(&format!("ABI {ABI_VERSION}")),
+        msg.contains("ABI 3.0.0") && msg.contains(&format!("ABI {ABI_VERSION}")),
         "{msg}"
     );
 }

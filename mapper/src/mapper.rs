@@ -10,7 +10,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::path::Path;
 
 use abi_stable::std_types::{RString, RVec};
-use azlog_plugin_api::{Field, Position, Record, Value};
+use azlog_plugin_api::{Field, Position, Record, Text, Value};
 
 use crate::convert;
 use crate::convert::resource::{split_resource_id, ResourceParts};
@@ -93,7 +93,7 @@ impl Mapper {
 
     /// The name of the fallback family (records no table detects).
     pub fn fallback_name(&self) -> &str {
-        &self.plan.fallback.name
+        self.plan.fallback.name
     }
 
     /// The compiled plan.
@@ -164,8 +164,8 @@ impl Mapper {
         let fields = &family.fields;
         for slot in &family.static_order {
             let value = match *slot {
-                Slot::Dataset => family.dataset.as_deref().map(Value::from),
-                Slot::Kind => Some(Value::from("event")),
+                Slot::Dataset => family.dataset.map(Value::from_static),
+                Slot::Kind => Some(Value::from_static("event")),
                 Slot::Group(g) => group_value(fields, s, g),
                 Slot::TimestampFallback => ts.is_none().then_some(Value::Bool(true)),
                 Slot::TimestampRaw => ts_raw.take().filter(|_| ts.is_none()).map(Value::from),
@@ -173,18 +173,22 @@ impl Mapper {
                     .enqueued_ns
                     .map(|enq| Value::from(s.created.text(enq))),
                 Slot::Ingested => Some(Value::from(s.ingested.text(ingested_ns))),
-                Slot::Family => Some(Value::from(family.name.as_str())),
+                Slot::Family => Some(Value::from_static(family.name)),
                 Slot::ParseErrors => (!notes.is_empty()).then(|| {
                     Value::List(
                         std::mem::take(&mut notes)
                             .into_iter()
-                            .map(RString::from)
+                            .map(Text::from)
                             .collect::<RVec<_>>(),
                     )
                 }),
             };
             if let Some(v) = value {
-                push(&mut s.fields, slot.key(fields), v);
+                // Keys of the plan are `'static` (interned): no copy.
+                s.fields.push(Field {
+                    key: Text::from_static(slot.key(fields)),
+                    value: v,
+                });
                 s.ranks.push(slot.rank());
             }
         }
@@ -420,9 +424,10 @@ fn group_value(fields: &[FieldPlan], s: &mut Scratch, g: usize) -> Option<Value>
     fields.get(p)?.default.clone()
 }
 
+/// Pushes a field whose key is built from data (copied).
 fn push(out: &mut Vec<Field>, key: &str, value: Value) {
     out.push(Field {
-        key: RString::from(key),
+        key: Text::from(key),
         value,
     });
 }
@@ -577,18 +582,18 @@ fn flatten(node: &Node<'_>, key: &mut String, level: usize, depth: usize, out: &
             return;
         }
         Node::Object(members) if members.is_empty() => return,
-        Node::Object(_) => Value::Json(RString::from(node.to_json())),
+        Node::Object(_) => Value::Json(Text::from(node.to_json())),
         Node::Array(items) if items.is_empty() => return,
         Node::Array(items) if items.iter().all(Node::is_scalar) => Value::List(
             items
                 .iter()
-                .filter_map(|i| i.scalar_text().map(|t| RString::from(t.as_ref())))
+                .filter_map(|i| i.scalar_text().map(|t| Text::from(t.as_ref())))
                 .collect::<RVec<_>>(),
         ),
-        Node::Array(_) => Value::Json(RString::from(node.to_json())),
-        Node::Str(s) => Value::Str(RString::from(s.as_ref())),
+        Node::Array(_) => Value::Json(Text::from(node.to_json())),
+        Node::Str(s) => Value::Str(Text::from(s.as_ref())),
         Node::Int(i) => Value::Int(*i),
-        Node::UInt(u) => Value::Str(RString::from(u.to_string())),
+        Node::UInt(u) => Value::Str(Text::from(u.to_string())),
         Node::Float(f) => Value::Float(*f),
         Node::Bool(b) => Value::Bool(*b),
     };

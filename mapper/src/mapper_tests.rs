@@ -186,6 +186,60 @@ fn s(r: &Record, k: &str) -> Option<String> {
 
 const KV_RECORD: &str = r#"{"time":"2022-08-22T18:07:16.1234567Z","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG1/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","operationName":"SecretGet","category":"AuditEvent","resultType":"Success","durationMs":"12","callerIpAddress":"10.0.0.4:51234","identity":{"claim":{"http://schemas.microsoft.com/identity/claims/objectidentifier":"oid-1","upn":"alice@contoso.com"}},"properties":{"id":"https://kv1/secrets/s1","httpStatusCode":200,"requestUri":"x","isAccessPolicyMatch":true,"nested":{"a":{"b":{"c":{"d":1}}}},"list":["a","b"],"objs":[{"x":1}],"empty":null},"level":"Informational"}"#;
 
+/// Schema keys and constants cost no allocation: they are emitted as `'static` text;
+/// values and keys built from data are owned.
+#[test]
+fn schema_keys_and_constants_are_static_data_is_owned() {
+    let m = mapper();
+    let r = map(&m, KV_RECORD);
+    let field = |k: &str| {
+        r.fields
+            .iter()
+            .find(|f| f.key == k)
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    let text = |k: &str| match &field(k).value {
+        Value::Str(t) => t.clone(),
+        other => panic!("{k}: {other:?}"),
+    };
+    // Table keys and fixed keys.
+    for k in [
+        "event.action",
+        "event.outcome",
+        "event.kind",
+        "event.dataset",
+        "azlog.family",
+        "event.created",
+        "cloud.provider",
+    ] {
+        assert!(field(k).key.is_static(), "{k}");
+    }
+    // Constants: fixed, table `value`, `map` result, list constant.
+    for k in [
+        "event.kind",
+        "event.dataset",
+        "azlog.family",
+        "cloud.provider",
+        "event.outcome",
+    ] {
+        assert!(text(k).is_static(), "{k}");
+    }
+    match &field("event.category").value {
+        Value::List(items) => assert!(items.iter().all(|t| t.is_static())),
+        other => panic!("{other:?}"),
+    }
+    // Data: payload keys, values read from the record, times.
+    let payload = field("azure.keyvault.properties.requestUri");
+    assert!(!payload.key.is_static());
+    assert!(!text("azure.keyvault.properties.requestUri").is_static());
+    assert!(!text("event.action").is_static());
+    assert!(!text("event.created").is_static());
+    // Interning is per distinct text: a second mapper shares the first one's strings.
+    let again = map(&mapper(), KV_RECORD);
+    let ptr = |r: &Record, k: &str| r.fields.iter().find(|f| f.key == k).map(|f| f.key.as_ptr());
+    assert_eq!(ptr(&r, "event.action"), ptr(&again, "event.action"));
+}
+
 #[test]
 fn keyvault_record_maps_end_to_end() {
     let m = mapper();
@@ -212,7 +266,7 @@ fn keyvault_record_maps_end_to_end() {
     assert_eq!(s(&r, "cloud.provider").as_deref(), Some("azure"));
     assert_eq!(
         r.get("event.category"),
-        Some(&Value::List(RVec::from(vec![RString::from("iam")])))
+        Some(&Value::List(RVec::from(vec![Text::from("iam")])))
     );
     assert_eq!(
         s(&r, "event.created").as_deref(),
@@ -235,18 +289,18 @@ fn keyvault_record_maps_end_to_end() {
     );
     assert_eq!(
         r.get("azure.keyvault.properties.nested.a.b"),
-        Some(&Value::Json(RString::from(r#"{"c":{"d":1}}"#)))
+        Some(&Value::Json(Text::from(r#"{"c":{"d":1}}"#)))
     );
     assert_eq!(
         r.get("azure.keyvault.properties.list"),
         Some(&Value::List(RVec::from(vec![
-            RString::from("a"),
-            RString::from("b")
+            Text::from("a"),
+            Text::from("b")
         ])))
     );
     assert_eq!(
         r.get("azure.keyvault.properties.objs"),
-        Some(&Value::Json(RString::from(r#"[{"x":1}]"#)))
+        Some(&Value::Json(Text::from(r#"[{"x":1}]"#)))
     );
     assert_eq!(r.get("azure.keyvault.properties.empty"), None);
     assert_eq!(
@@ -275,7 +329,7 @@ fn unmatched_records_take_the_fallback_family() {
     // depth = 2: properties.a.b is an object at the depth limit → JSON text.
     assert_eq!(
         r.get("azure.platformlogs.properties.a.b"),
-        Some(&Value::Json(RString::from(r#"{"c":1}"#)))
+        Some(&Value::Json(Text::from(r#"{"c":1}"#)))
     );
 }
 
@@ -338,7 +392,7 @@ fn embedded_json_is_parsed_once_and_addressable() {
     assert_eq!(s(&r, "azure.aks.log.verb").as_deref(), Some("get"));
     assert_eq!(
         r.get("azure.aks.log.user"),
-        Some(&Value::Json(RString::from(
+        Some(&Value::Json(Text::from(
             r#"{"username":"system:admin","groups":["system:masters","system:authenticated"]}"#
         )))
     );
@@ -480,7 +534,7 @@ fn merge_payload_orders_by_key_then_rank() {
     fn run(keys: &[(&str, i64)]) -> Vec<Field> {
         keys.iter()
             .map(|(k, v)| Field {
-                key: RString::from(*k),
+                key: Text::from(*k),
                 value: Value::Int(*v),
             })
             .collect()

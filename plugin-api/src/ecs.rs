@@ -30,7 +30,12 @@ pub fn write_ecs_json(record: &Record, opts: EcsOptions, out: &mut Vec<u8>) {
         out,
     };
     let mut original_pending = opts.include_original;
-    let original_value = Value::Str(record.original.clone());
+    // Only copied when it is written.
+    let original_value = if original_pending {
+        Value::Str(crate::Text::from(record.original.as_str()))
+    } else {
+        Value::Null
+    };
     for field in record.fields.iter() {
         let key = field.key.as_str();
         if original_pending && key > ORIGINAL_KEY {
@@ -223,6 +228,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use crate::record::{Field, Position};
+    use crate::Text;
     use abi_stable::std_types::{RString, RVec};
 
     fn rec(fields: Vec<(&str, Value)>) -> Record {
@@ -231,7 +237,7 @@ mod tests {
             fields
                 .into_iter()
                 .map(|(k, v)| Field {
-                    key: RString::from(k),
+                    key: Text::from(k),
                     value: v,
                 })
                 .collect(),
@@ -247,7 +253,7 @@ mod tests {
             ("event.action", "login".into()),
             (
                 "event.category",
-                Value::List(RVec::from(vec![RString::from("authentication")])),
+                Value::List(RVec::from(vec![Text::from_static("authentication")])),
             ),
             ("azure.signinlogs.properties.app_id", "x".into()),
             ("azure.tenant_id", "t".into()),

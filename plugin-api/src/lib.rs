@@ -37,10 +37,12 @@ pub mod ffi_sink;
 pub mod module;
 pub mod record;
 pub mod sink;
+pub mod text;
 
 pub use module::{SinkPlugin, SinkPluginRef, ABI_VERSION};
 pub use record::{Field, Position, Record, Value};
 pub use sink::{BatchReport, ErrorKind, FfiSink, Health, HealthState, Rejection, Sink, SinkError};
+pub use text::{intern, Text};
 
 /// Re-exports the export macro needs; not part of the public API.
 #[doc(hidden)]

@@ -9,7 +9,10 @@ use crate::sink::{SinkBox, SinkError};
 /// Version of the host↔plugin ABI (semver). The host refuses a plugin whose ABI major
 /// version differs, or (while the major is 0) whose minor differs. Bump the major on any
 /// change to the types in `record`, `sink` or `module`.
-pub const ABI_VERSION: &str = "1.0.0";
+///
+/// 2.0.0: record keys, string values and list items are [`crate::Text`] (static or owned)
+/// instead of `RString`.
+pub const ABI_VERSION: &str = "2.0.0";
 
 /// The root module of a sink plugin. Plugins build it with
 /// [`crate::export_sink_plugin!`]; the host reads it once at load time.

@@ -11,6 +11,8 @@
 use abi_stable::std_types::{RString, RVec};
 use abi_stable::StableAbi;
 
+use crate::text::Text;
+
 /// A field value. Lists hold strings (ECS `event.category`, `event.type`, `related.ip`);
 /// anything nested that the schema keeps whole travels as JSON text in [`Value::Json`].
 #[repr(C)]
@@ -20,13 +22,18 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(RString),
-    List(RVec<RString>),
+    Str(Text),
+    List(RVec<Text>),
     /// Raw, valid JSON text (an object or array kept verbatim from the source).
-    Json(RString),
+    Json(Text),
 }
 
 impl Value {
+    /// A string value of `'static` text (no allocation; see [`Text::from_static`]).
+    pub const fn from_static(s: &'static str) -> Value {
+        Value::Str(Text::from_static(s))
+    }
+
     /// The value as a string slice, when it is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -78,15 +85,22 @@ fn itoa_buf(i: i64) -> String {
     i.to_string()
 }
 
+/// Copies: use [`Value::from_static`] for `'static` text.
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::Str(RString::from(s))
+        Value::Str(Text::from(s))
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::Str(RString::from(s))
+        Value::Str(Text::from(s))
+    }
+}
+
+impl From<Text> for Value {
+    fn from(s: Text) -> Self {
+        Value::Str(s)
     }
 }
 
@@ -106,8 +120,18 @@ impl From<bool> for Value {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Field {
-    pub key: RString,
+    pub key: Text,
     pub value: Value,
+}
+
+impl Field {
+    /// A field (`key` is copied unless it already is a [`Text`]; see [`Text::from_static`]).
+    pub fn new(key: impl Into<Text>, value: Value) -> Field {
+        Field {
+            key: key.into(),
+            value,
+        }
+    }
 }
 
 /// Where a record came from. Never exported to a SIEM; used for acks, checkpoints and
@@ -186,7 +210,7 @@ impl Record {
             Err(_) => {
                 let mut fields: Vec<Field> = std::mem::take(&mut self.fields).into_vec();
                 fields.push(Field {
-                    key: RString::from(key),
+                    key: Text::from(key),
                     value,
                 });
                 normalize_fields(&mut fields);
@@ -237,7 +261,7 @@ pub fn normalize_fields(fields: &mut Vec<Field>) {
     if !conflicts.is_empty() {
         for i in conflicts {
             let new_key = format!("{}._value", fields[i].key.as_str());
-            fields[i].key = RString::from(new_key);
+            fields[i].key = Text::from(new_key);
         }
         fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     }
@@ -249,7 +273,7 @@ mod tests {
 
     fn f(k: &str, v: Value) -> Field {
         Field {
-            key: RString::from(k),
+            key: Text::from(k),
             value: v,
         }
     }
@@ -339,7 +363,7 @@ mod tests {
     #[test]
     fn text_rendering() {
         assert_eq!(
-            Value::List(RVec::from(vec![RString::from("a"), RString::from("b")])).to_text(),
+            Value::List(RVec::from(vec![Text::from("a"), Text::from_static("b")])).to_text(),
             "a,b"
         );
         assert_eq!(Value::Int(-5).to_text(), "-5");

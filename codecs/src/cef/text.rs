@@ -124,7 +124,8 @@ fn byte_index_of_char(s: &str, n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi_stable::std_types::{RString, RVec};
+    use abi_stable::std_types::RVec;
+    use azlog_plugin_api::Text;
 
     fn plain(s: &str, out: &mut String) {
         out.push_str(s);
@@ -133,7 +134,7 @@ mod tests {
     #[test]
     fn truncates_by_characters_with_marker() {
         let mut out = String::new();
-        let v = Value::Str(RString::from("日本語のユーザー名"));
+        let v = Value::Str(Text::from("日本語のユーザー名"));
         assert!(write_limited(&v, Some(5), "…", &mut plain, &mut out));
         assert_eq!(out, "日本語の…");
         out.clear();
@@ -144,14 +145,14 @@ mod tests {
     #[test]
     fn truncates_lists_across_pieces() {
         let mut out = String::new();
-        let v = Value::List(RVec::from(vec![RString::from("abc"), RString::from("def")]));
+        let v = Value::List(RVec::from(vec![Text::from("abc"), Text::from("def")]));
         assert!(write_limited(&v, Some(6), "…", &mut plain, &mut out));
         assert_eq!(out, "abc,d…");
     }
 
     #[test]
     fn blank_values() {
-        assert!(is_blank(&Value::Str(RString::from("  "))));
+        assert!(is_blank(&Value::Str(Text::from("  "))));
         assert!(is_blank(&Value::Null));
         assert!(!is_blank(&Value::Int(0)));
     }

@@ -1,18 +1,18 @@
 //! Hand-built records: a realistic Azure mix (sign-ins, activity, Key Vault, firewall, Windows
 //! 4624/4625, audit, alerts) and an injection corpus of hostile values.
 use abi_stable::std_types::{RString, RVec};
-use azlog_plugin_api::{Field, Position, Record, Value};
+use azlog_plugin_api::{Field, Position, Record, Text, Value};
 
 /// 2024-05-01T10:20:30.123Z
 pub const T0_NS: i64 = 1_714_558_830_123_000_000;
 
 pub fn s(v: &str) -> Value {
-    Value::Str(RString::from(v))
+    Value::Str(Text::from(v))
 }
 
 pub fn list(v: &[&str]) -> Value {
     Value::List(RVec::from(
-        v.iter().map(|x| RString::from(*x)).collect::<Vec<_>>(),
+        v.iter().map(|x| Text::from(*x)).collect::<Vec<_>>(),
     ))
 }
 
@@ -20,7 +20,7 @@ pub fn rec(ts_ns: i64, fields: Vec<(&str, Value)>) -> Record {
     let fields = fields
         .into_iter()
         .map(|(k, v)| Field {
-            key: RString::from(k),
+            key: Text::from(k),
             value: v,
         })
         .collect();

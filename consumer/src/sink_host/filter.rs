@@ -70,13 +70,13 @@ impl RecordFilter {
 mod tests {
     use super::*;
     use abi_stable::std_types::{RString, RVec};
-    use azlog_plugin_api::{Field, Position};
+    use azlog_plugin_api::{Field, Position, Text};
 
     fn rec(fields: Vec<(&str, Value)>) -> Record {
         let fields = fields
             .into_iter()
             .map(|(k, v)| Field {
-                key: RString::from(k),
+                key: Text::from(k),
                 value: v,
             })
             .collect();
@@ -90,7 +90,7 @@ mod tests {
             categories: vec!["authentication".into(), "Administrative".into()],
             min_severity: Some(3),
         });
-        let cat = |c: &str| Value::List(RVec::from(vec![RString::from(c)]));
+        let cat = |c: &str| Value::List(RVec::from(vec![Text::from(c)]));
         let ok = rec(vec![
             ("event.dataset", "azure.signinlogs".into()),
             ("event.category", cat("authentication")),

@@ -255,13 +255,22 @@ mod tests {
     fn abi_compatibility_rules() {
         let p = Path::new("/x/libp.so");
         assert!(check_abi(p, VersionStrings::new(ABI_VERSION)).is_ok());
-        assert!(check_abi(p, VersionStrings::new("1.7.3")).is_ok());
-        let err = check_abi(p, VersionStrings::new("2.0.0"))
+        assert!(check_abi(p, VersionStrings::new("2.7.3")).is_ok());
+        let err = check_abi(p, VersionStrings::new("3.0.0"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("/x/libp.so"), "{err}");
-        assert!(err.contains("ABI 2.0.0"), "{err}");
+        assert!(err.contains("ABI 3.0.0"), "{err}");
         assert!(err.contains(&format!("ABI {ABI_VERSION}")), "{err}");
+        // A plugin built before record strings became `Text` (ABI 1: `RString` keys and
+        // values) is refused and told to rebuild.
+        let err = check_abi(p, VersionStrings::new("1.0.0"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ABI 1.0.0") && err.contains("rebuild"),
+            "{err}"
+        );
         assert!(check_abi(p, VersionStrings::new("banana")).is_err());
     }
 

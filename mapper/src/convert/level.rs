@@ -1,5 +1,6 @@
 //! Severity and log level from words (`Error`, `Warning`, `High`...) or numbers (Windows
 //! event levels 1–5, 0 = LogAlways).
+use std::borrow::Cow;
 
 /// `event.severity` 0–10 from a level or alert-severity word, case-insensitive.
 pub fn severity_from_word(s: &str) -> Option<i64> {
@@ -46,27 +47,36 @@ pub fn severity_from_number(n: i64) -> Option<i64> {
     }
 }
 
-/// `log.level` word from a level word or Windows level number.
-pub fn log_level(s: &str) -> Option<String> {
+/// `log.level` word from a level word or Windows level number. The known words come back
+/// as `'static` text (emitted without allocation); others lower-cased.
+pub fn log_level(s: &str) -> Option<Cow<'static, str>> {
     let s = s.trim();
     if s.is_empty() {
         return None;
     }
     if let Ok(n) = s.parse::<i64>() {
-        return log_level_from_number(n).map(str::to_owned);
+        return log_level_from_number(n).map(Cow::Borrowed);
     }
-    let lower = s.to_ascii_lowercase();
-    Some(
-        match lower.as_str() {
+    let known = |w: &str| {
+        Some(match w {
             "critical" | "fatal" | "emergency" => "critical",
             "error" | "err" => "error",
             "warning" | "warn" => "warning",
             "information" | "informational" | "info" => "information",
             "verbose" | "debug" | "trace" => "verbose",
-            _ => return Some(lower),
+            _ => return None,
+        })
+    };
+    // The known words are short: compare them lower-cased in a stack buffer.
+    let mut buf = [0u8; 16];
+    if let Some(dst) = buf.get_mut(..s.len()) {
+        dst.copy_from_slice(s.as_bytes());
+        dst.make_ascii_lowercase();
+        if let Some(w) = std::str::from_utf8(dst).ok().and_then(known) {
+            return Some(Cow::Borrowed(w));
         }
-        .to_owned(),
-    )
+    }
+    Some(Cow::Owned(s.to_ascii_lowercase()))
 }
 
 /// `log.level` word from a Windows level number.

@@ -10,8 +10,8 @@ pub mod resource;
 pub mod text;
 pub mod time;
 
-use abi_stable::std_types::{RString, RVec};
-use azlog_plugin_api::Value;
+use abi_stable::std_types::RVec;
+use azlog_plugin_api::{Text, Value};
 
 use crate::path::Node;
 use duration::Unit;
@@ -145,10 +145,10 @@ impl Conversion {
             C::String => node.text().map(|t| str_value(&t)),
             C::Lowercase => node
                 .text()
-                .map(|t| Value::Str(RString::from(t.to_lowercase()))),
+                .map(|t| Value::Str(Text::from(t.to_lowercase()))),
             C::Uppercase => node
                 .text()
-                .map(|t| Value::Str(RString::from(t.to_uppercase()))),
+                .map(|t| Value::Str(Text::from(t.to_uppercase()))),
             C::Int => match node {
                 Node::Int(i) => Some(Value::Int(*i)),
                 Node::UInt(_) => None,
@@ -170,11 +170,11 @@ impl Conversion {
                 Node::Str(s) => text::parse_bool(s).map(Value::Bool),
                 _ => None,
             },
-            C::Timestamp => timestamp_ns(node).map(|ns| Value::Str(RString::from(rfc3339(ns)))),
+            C::Timestamp => timestamp_ns(node).map(|ns| Value::Str(Text::from(rfc3339(ns)))),
             C::Ip => node
                 .as_str()
                 .and_then(ip::parse_ip)
-                .map(|a| Value::Str(RString::from(a.to_string()))),
+                .map(|a| Value::Str(Text::from(a.to_string()))),
             C::Port => match node {
                 Node::Int(i) if (0..=65_535).contains(i) => Some(Value::Int(*i)),
                 Node::Str(s) => ip::parse_port_str(s).map(Value::Int),
@@ -186,8 +186,11 @@ impl Conversion {
                 _ => None,
             },
             C::LogLevel => match node {
-                Node::Int(i) => level::log_level_from_number(*i).map(Value::from),
-                Node::Str(s) => level::log_level(s).map(Value::from),
+                Node::Int(i) => level::log_level_from_number(*i).map(Value::from_static),
+                Node::Str(s) => level::log_level(s).map(|w| match w {
+                    std::borrow::Cow::Borrowed(w) => Value::from_static(w),
+                    std::borrow::Cow::Owned(w) => Value::from(w),
+                }),
                 _ => None,
             },
             C::Duration(unit) => match node {
@@ -227,7 +230,7 @@ impl Conversion {
                 _ => node.scalar_text().map(|t| list_value(vec![t.into_owned()])),
             },
             C::List => list_of(node),
-            C::Json => Some(Value::Json(RString::from(match node {
+            C::Json => Some(Value::Json(Text::from(match node {
                 Node::Str(s) => match Node::parse(s) {
                     Ok(inner) => inner.to_json(),
                     Err(_) => node.to_json(),
@@ -327,11 +330,11 @@ pub fn rfc3339(ns: i64) -> String {
 }
 
 fn str_value(s: &str) -> Value {
-    Value::Str(RString::from(s))
+    Value::Str(Text::from(s))
 }
 
 fn list_value(items: Vec<String>) -> Value {
-    Value::List(items.into_iter().map(RString::from).collect::<RVec<_>>())
+    Value::List(items.into_iter().map(Text::from).collect::<RVec<_>>())
 }
 
 fn non_empty_list(items: Vec<String>) -> Option<Value> {
@@ -374,7 +377,7 @@ mod tests {
         Conversion::from_name(name).unwrap().apply(n)
     }
     fn list(items: &[&str]) -> Value {
-        Value::List(items.iter().map(|i| RString::from(*i)).collect())
+        Value::List(items.iter().map(|i| Text::from(*i)).collect())
     }
 
     #[test]
@@ -545,15 +548,15 @@ mod tests {
         assert_eq!(conv("list", &s("one")), Some(list(&["one"])));
         assert_eq!(
             conv("json", &s(r#"{ "a" : [1, 2] }"#)),
-            Some(Value::Json(RString::from(r#"{"a":[1,2]}"#)))
+            Some(Value::Json(Text::from(r#"{"a":[1,2]}"#)))
         );
         assert_eq!(
             conv("json", &s("not json")),
-            Some(Value::Json(RString::from("\"not json\"")))
+            Some(Value::Json(Text::from("\"not json\"")))
         );
         assert_eq!(
             conv("json", &Node::parse(r#"{"b":null}"#).unwrap()),
-            Some(Value::Json(RString::from(r#"{"b":null}"#)))
+            Some(Value::Json(Text::from(r#"{"b":null}"#)))
         );
     }
 }

@@ -5,8 +5,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::extract::Extractor;
-use abi_stable::std_types::{RString, RVec};
-use azlog_plugin_api::Value;
+use abi_stable::std_types::RVec;
+use azlog_plugin_api::{intern, Text, Value};
 use toml::Spanned;
 
 use super::error::{Issue, LineIndex, SchemaError};
@@ -291,8 +291,9 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
         let fam = FamilyPlan {
             static_order,
             emit_order,
-            name: own.name.clone(),
-            dataset,
+            // Interned: the mapper emits the name and dataset without copying them.
+            name: intern(&own.name),
+            dataset: dataset.as_deref().map(intern),
             detect: own.detect.clone(),
             fields: plans,
             payload: payload.map(|(pp, _, _)| pp),
@@ -323,14 +324,10 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
             }],
         });
     };
-    families.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    let mut names: Vec<String> = families.iter().map(|f| f.name.clone()).collect();
-    if !names.contains(&fallback.name) {
-        names.push(fallback.name.clone());
+    families.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(b.name)));
+    let mut names: Vec<String> = families.iter().map(|f| f.name.to_owned()).collect();
+    if !names.iter().any(|n| n == fallback.name) {
+        names.push(fallback.name.to_owned());
     }
     let detect_index = super::detect_index::DetectIndex::build(&families);
     Ok(Plan {
@@ -558,21 +555,28 @@ fn compile_cond(c: &mut Compiler, p: &Parsed, cond: &Spanned<CondSpec>) -> Optio
     Some(Cond::new(path, test))
 }
 
-/// A TOML value as a canonical value (constants, defaults, map results).
+/// Schema text as a [`Text`] that costs no allocation when emitted (interned: schema text
+/// only, see [`intern`]).
+fn schema_text(s: &str) -> Text {
+    Text::from_static(intern(s))
+}
+
+/// A TOML value as a canonical value (constants, defaults, map results). Strings are
+/// interned, so emitting (cloning) the value copies no text.
 fn const_value(v: &toml::Value) -> Result<Value, &'static str> {
     Ok(match v {
-        toml::Value::String(s) => Value::Str(RString::from(s.as_str())),
+        toml::Value::String(s) => Value::Str(schema_text(s)),
         toml::Value::Integer(i) => Value::Int(*i),
         toml::Value::Float(f) => Value::Float(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::Str(RString::from(d.to_string())),
+        toml::Value::Datetime(d) => Value::Str(schema_text(&d.to_string())),
         toml::Value::Array(items) => {
             let mut out = RVec::new();
             for it in items {
                 match it {
-                    toml::Value::String(s) => out.push(RString::from(s.as_str())),
-                    toml::Value::Integer(i) => out.push(RString::from(i.to_string())),
-                    toml::Value::Boolean(b) => out.push(RString::from(b.to_string())),
+                    toml::Value::String(s) => out.push(schema_text(s)),
+                    toml::Value::Integer(i) => out.push(schema_text(&i.to_string())),
+                    toml::Value::Boolean(b) => out.push(schema_text(&b.to_string())),
                     _ => return Err("a list may hold only strings, integers and booleans"),
                 }
             }
@@ -587,7 +591,7 @@ fn map_value(v: &toml::Value) -> Result<Value, &'static str> {
     match v {
         toml::Value::String(s) => Ok(match s.trim().parse::<i64>() {
             Ok(i) => Value::Int(i),
-            Err(_) => Value::Str(RString::from(s.as_str())),
+            Err(_) => Value::Str(schema_text(s)),
         }),
         other => const_value(other),
     }
@@ -644,7 +648,8 @@ fn compile_field(c: &mut Compiler, p: &Parsed, f: &FieldSpec, line: usize) -> Op
             );
             return None;
         }
-        Target::Key(to.to_owned())
+        // Interned: the mapper emits the key without copying it.
+        Target::Key(intern(to))
     };
     let mut ok = true;
 
@@ -796,7 +801,7 @@ fn compile_field(c: &mut Compiler, p: &Parsed, f: &FieldSpec, line: usize) -> Op
                     }
                 },
                 // event.outcome never carries a raw source word.
-                None if is_outcome => Some(Value::from("unknown")),
+                None if is_outcome => Some(Value::from_static("unknown")),
                 None => None,
             };
             Some(MapPlan { entries, default })
@@ -924,7 +929,7 @@ fn check_keys(
     }
     for (f, line, owner) in fields {
         if let Target::Key(k) = &f.target {
-            keys.entry(k.as_str()).or_insert((*owner, *line));
+            keys.entry(*k).or_insert((*owner, *line));
         }
     }
     let describe = |owner: usize, line: usize| -> String {

@@ -114,10 +114,10 @@ pub enum Test {
 /// One family, `extends` resolved.
 #[derive(Debug, Clone)]
 pub struct FamilyPlan {
-    /// Family name (`azlog.family`).
-    pub name: String,
-    /// `event.dataset`.
-    pub dataset: Option<String>,
+    /// Family name (`azlog.family`), interned ([`azlog_plugin_api::intern`]).
+    pub name: &'static str,
+    /// `event.dataset`, interned.
+    pub dataset: Option<&'static str>,
     /// Any block matching selects the family; a block matches when all its conditions hold.
     pub detect: Vec<Vec<Cond>>,
     /// Fields in evaluation order; same-`to` fields are alternatives (first yielding wins).
@@ -161,7 +161,7 @@ pub enum Slot {
 
 impl Slot {
     /// The output key (`fields` are the family's fields, for groups).
-    pub fn key<'f>(&self, fields: &'f [FieldPlan]) -> &'f str {
+    pub fn key(&self, fields: &[FieldPlan]) -> &'static str {
         match self {
             Slot::Dataset => "event.dataset",
             Slot::Kind => "event.kind",
@@ -208,13 +208,14 @@ impl Slot {
 pub enum Target {
     /// `@timestamp`: sets the record time.
     Timestamp,
-    /// A dotted key.
-    Key(String),
+    /// A dotted key, interned ([`azlog_plugin_api::intern`]) so that it is emitted without
+    /// a copy.
+    Key(&'static str),
 }
 
 impl Target {
     /// The key as written in the table.
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Target::Timestamp => "@timestamp",
             Target::Key(k) => k,

@@ -236,7 +236,7 @@ fn overlay_replaces_by_name_and_adds_new_names() {
         src("/o/new.toml", extra, true),
     ])
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(plan.fallback.dataset.as_deref(), Some("custom.generic"));
+    assert_eq!(plan.fallback.dataset, Some("custom.generic"));
     assert_eq!(plan.names, ["custom.new", "generic"]);
     // Two overlay files with one name is still an error.
     let err = compile(vec![

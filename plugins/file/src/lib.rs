@@ -357,18 +357,18 @@ export_sink_plugin!(name: "file", version: env!("CARGO_PKG_VERSION"), open: open
 mod tests {
     use super::*;
     use abi_stable::std_types::RString;
-    use azlog_plugin_api::{Field, Position, Value};
+    use azlog_plugin_api::{Field, Position, Text, Value};
 
     fn rec(i: usize, original: &str) -> Record {
         Record::from_fields(
             1_700_000_000_000_000_000 + i as i64,
             vec![
                 Field {
-                    key: RString::from("event.id"),
+                    key: Text::from("event.id"),
                     value: Value::from(format!("id-{i}")),
                 },
                 Field {
-                    key: RString::from("message"),
+                    key: Text::from("message"),
                     value: Value::from("line\nbreak \"q\""),
                 },
             ],

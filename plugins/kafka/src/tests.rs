@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RString;
-use azlog_plugin_api::{ErrorKind, Field, Position, Record, Sink, Value};
+use azlog_plugin_api::{ErrorKind, Field, Position, Record, Sink, Text, Value};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -102,21 +102,21 @@ fn create_topic(broker: &str, name: &str, partitions: u32) {
 fn rec(i: usize, dataset: &str, resource: Option<&str>) -> Record {
     let mut fields = vec![
         Field {
-            key: RString::from("event.id"),
+            key: Text::from("event.id"),
             value: Value::from(format!("id-{i}")),
         },
         Field {
-            key: RString::from("event.dataset"),
+            key: Text::from("event.dataset"),
             value: Value::from(dataset),
         },
         Field {
-            key: RString::from("message"),
+            key: Text::from("message"),
             value: Value::from("hello \"kafka\"\n"),
         },
     ];
     if let Some(r) = resource {
         fields.push(Field {
-            key: RString::from("azure.resource.id"),
+            key: Text::from("azure.resource.id"),
             value: Value::from(r),
         });
     }

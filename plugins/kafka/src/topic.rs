@@ -106,7 +106,7 @@ fn push_sanitized(out: &mut String, value: Option<&str>) {
 mod tests {
     use super::*;
     use abi_stable::std_types::RString;
-    use azlog_plugin_api::{Field, Position, Value};
+    use azlog_plugin_api::{Field, Position, Text, Value};
 
     fn rec(fields: &[(&str, &str)]) -> Record {
         Record::from_fields(
@@ -114,7 +114,7 @@ mod tests {
             fields
                 .iter()
                 .map(|(k, v)| Field {
-                    key: RString::from(*k),
+                    key: Text::from(*k),
                     value: Value::from(*v),
                 })
                 .collect(),

@@ -1,7 +1,7 @@
 //! Tests against the HEC test receiver (`tests/hec-receiver`), in process.
 use abi_stable::std_types::RString;
 use azlog_hec_receiver::{Fault, HecReceiver, TokenConfig};
-use azlog_plugin_api::{ErrorKind, Field, Position, Record, Sink, Value};
+use azlog_plugin_api::{ErrorKind, Field, Position, Record, Sink, Text, Value};
 use serde_json::json;
 
 use super::open;
@@ -13,15 +13,15 @@ fn rec(i: usize, dataset: &str) -> Record {
         1_718_000_000_000_000_000 + (i as i64) * 1_000_000,
         vec![
             Field {
-                key: RString::from("event.id"),
+                key: Text::from("event.id"),
                 value: Value::from(format!("id-{i}")),
             },
             Field {
-                key: RString::from("event.dataset"),
+                key: Text::from("event.dataset"),
                 value: Value::from(dataset),
             },
             Field {
-                key: RString::from("azure.tenant_id"),
+                key: Text::from("azure.tenant_id"),
                 value: Value::from("tenant-a"),
             },
         ],
