@@ -9,7 +9,6 @@ mod pipeline_support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use pipeline_support::{emulator, lib_file, HUB};
 
@@ -71,33 +70,9 @@ fn examples_dir() -> PathBuf {
     checkpoint_support::repo_root().join("examples")
 }
 
-/// The directory holding the built plugin libraries: `AZLOG_PLUGIN_DIR` (scripts/test.sh sets
-/// it after building the workspace), else this build's profile dir after building them.
+/// The directory holding the built plugin libraries (see `pipeline_support::built_dir`).
 fn built_plugins() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Ok(d) = std::env::var("AZLOG_PLUGIN_DIR") {
-            return PathBuf::from(d);
-        }
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.arg("build").arg("--quiet");
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        for c in PLUGINS.iter().chain([&EXAMPLE_PLUGIN]) {
-            cmd.args(["-p", c]);
-        }
-        let status = cmd
-            .current_dir(checkpoint_support::repo_root())
-            .status()
-            .expect("run cargo build for the plugin crates");
-        assert!(status.success(), "building the plugin crates failed");
-        let exe = std::env::current_exe().expect("current exe");
-        exe.parent()
-            .and_then(Path::parent)
-            .expect("target profile dir")
-            .to_path_buf()
-    })
+    pipeline_support::built_dir()
 }
 
 /// A private 0755 plugin dir holding copies (0644) of the real sink plugins only.

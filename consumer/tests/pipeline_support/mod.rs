@@ -11,12 +11,15 @@ use azlog_mapper::envelope::{EnvelopeConfig, RecordReader};
 pub const PLUGIN_CRATES: [&str; 3] = ["azlog-sink-file", "azlog-test-sink", "azlog-sink-cef"];
 
 /// Every plugin crate any consumer test loads (built when `AZLOG_PLUGIN_DIR` is not set).
-const BUILT_CRATES: [&str; 5] = [
+const BUILT_CRATES: [&str; 8] = [
     "azlog-sink-file",
     "azlog-test-sink",
     "azlog-sink-cef",
+    "azlog-sink-leef",
     "azlog-sink-splunk-hec",
+    "azlog-sink-kafka",
     "azlog-test-abi-mismatch",
+    "azlog-example-sink",
 ];
 
 /// Directory holding the built plugin libraries (`AZLOG_PLUGIN_DIR`, else builds them).
