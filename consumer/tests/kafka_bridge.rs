@@ -20,27 +20,6 @@ use pipeline_support::*;
 use tokio::sync::watch;
 
 /// Reads the topic until every expected id was seen (or the timeout); returns id → copies.
-async fn read_back(
-    brokers: &str,
-    topic: &str,
-    expected: &BTreeSet<String>,
-) -> (BTreeMap<String, usize>, Vec<Got>) {
-    let (b, t, want) = (brokers.to_owned(), topic.to_owned(), expected.clone());
-    let got = tokio::task::spawn_blocking(move || {
-        read_topic(&b, &t, Duration::from_secs(60), |read| {
-            read.len() >= want.len()
-                && want.is_subset(&read.iter().map(|g| id_of(&g.value)).collect())
-        })
-    })
-    .await
-    .unwrap();
-    let mut counts = BTreeMap::new();
-    for g in &got {
-        *counts.entry(id_of(&g.value)).or_insert(0) += 1;
-    }
-    (counts, got)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridge_eventhubs_to_kafka_read_back_in_full() {
     let brokers = brokers();
@@ -60,18 +39,14 @@ async fn bridge_eventhubs_to_kafka_read_back_in_full() {
     assert_eq!(summary.error, None, "{summary:#?}");
 
     // Checkpointed means acknowledged by Kafka: everything is there now.
-    let (counts, got) = read_back(&brokers, &topic, &expected).await;
-    let missing: Vec<&String> = expected
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
+    let (counts, got) = read_back(&brokers, &topic, &expected, Duration::from_secs(60)).await;
+    let (missing, dups) = missing_and_duplicates(&expected, &counts);
     assert!(
         missing.is_empty(),
         "{} missing, e.g. {:?}",
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-    let dups: usize = counts.values().map(|c| c - 1).sum();
     eprintln!(
         "bridge: {} records, {} read back, {dups} duplicates",
         expected.len(),
@@ -182,12 +157,8 @@ async fn broker_restart_during_the_bridge_loses_nothing() {
         down_at.elapsed()
     );
 
-    let (counts, got) = read_back(&brokers, &topic, &expected).await;
-    let missing: Vec<&String> = expected
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
-    let dups: usize = counts.values().map(|c| c - 1).sum();
+    let (counts, got) = read_back(&brokers, &topic, &expected, Duration::from_secs(60)).await;
+    let (missing, dups) = missing_and_duplicates(&expected, &counts);
     eprintln!(
         "broker restart: {} records published, {} read back, {} missing, {dups} duplicates",
         expected.len(),
@@ -203,12 +174,7 @@ async fn broker_restart_during_the_bridge_loses_nothing() {
             e.0 += 1;
             e.1 = e.1.max(g.offset);
         }
-        let (b, t) = (brokers.clone(), topic.clone());
-        let marks = tokio::task::spawn_blocking(move || watermarks(&b, &t))
-            .await
-            .unwrap();
-        let side_ids: BTreeSet<String> = read_ids(&side).into_iter().collect();
-        let missing_in_file = missing.iter().filter(|id| !side_ids.contains(**id)).count();
+        let (marks, missing_in_file) = loss_evidence(&brokers, &topic, &side, &missing).await;
         eprintln!(
             "of the {} missing in kafka, {missing_in_file} are missing in the file sink too",
             missing.len()

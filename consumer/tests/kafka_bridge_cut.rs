@@ -16,7 +16,6 @@
 mod kafka_support;
 mod pipeline_support;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use azlog_emulator::EmulatorHandle;
@@ -98,29 +97,8 @@ async fn connection_cut_mid_produce_loses_no_acknowledged_record() {
     );
 
     // Everything is checkpointed, so everything was acknowledged to the host: all must be there.
-    let (b, t, want) = (brokers.clone(), topic.clone(), expected.clone());
-    let got = tokio::task::spawn_blocking(move || {
-        // Incremental: duplicates would otherwise make every further poll re-parse all.
-        let (mut seen, mut upto) = (BTreeSet::new(), 0);
-        read_topic(&b, &t, Duration::from_secs(20), |read| {
-            for g in &read[upto..] {
-                seen.insert(id_of(&g.value));
-            }
-            upto = read.len();
-            seen.len() >= want.len() && want.is_subset(&seen)
-        })
-    })
-    .await
-    .unwrap();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for g in &got {
-        *counts.entry(id_of(&g.value)).or_insert(0) += 1;
-    }
-    let missing: Vec<&String> = expected
-        .iter()
-        .filter(|id| !counts.contains_key(*id))
-        .collect();
-    let dups: usize = counts.values().map(|c| c - 1).sum();
+    let (counts, got) = read_back(&brokers, &topic, &expected, Duration::from_secs(20)).await;
+    let (missing, dups) = missing_and_duplicates(&expected, &counts);
     eprintln!(
         "cut: {} records published, {} read back, {} missing, {dups} duplicates ({:?} in all)",
         expected.len(),
@@ -129,12 +107,7 @@ async fn connection_cut_mid_produce_loses_no_acknowledged_record() {
         t0.elapsed()
     );
     if !missing.is_empty() {
-        let (b, t) = (brokers.clone(), topic.clone());
-        let marks = tokio::task::spawn_blocking(move || watermarks(&b, &t))
-            .await
-            .unwrap();
-        let side_ids: BTreeSet<String> = read_ids(&side).into_iter().collect();
-        let missing_in_file = missing.iter().filter(|id| !side_ids.contains(**id)).count();
+        let (marks, missing_in_file) = loss_evidence(&brokers, &topic, &side, &missing).await;
         panic!(
             "{} acknowledged records are not in kafka, e.g. {:?} ({missing_in_file} of them missing in the file sink too); broker watermarks (partition, low, high) {marks:?}",
             missing.len(),
