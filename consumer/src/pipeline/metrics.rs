@@ -93,7 +93,8 @@ impl Metrics {
         let r = Ordering::Relaxed;
         let mut s = String::with_capacity(4096);
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            write_family(&mut s, name, "counter", help);
+            let _ = writeln!(s, "{name} {v}");
         };
         counter(
             "azlog_events_received_total",
@@ -120,9 +121,11 @@ impl Metrics {
             "Checkpoint writes that failed.",
             self.checkpoint_errors.load(r),
         );
-        let _ = writeln!(
-            s,
-            "# HELP azlog_dead_lettered_total Records written to the dead-letter store.\n# TYPE azlog_dead_lettered_total counter"
+        write_family(
+            &mut s,
+            "azlog_dead_lettered_total",
+            "counter",
+            "Records written to the dead-letter store.",
         );
         for (stage, v) in [
             ("envelope", &self.dead.envelope),
@@ -164,7 +167,7 @@ impl Metrics {
             ),
         ];
         for (name, help, get) in sink_counters {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
+            write_family(&mut s, name, "counter", help);
             for m in &self.sinks {
                 let _ = writeln!(
                     s,
@@ -203,16 +206,18 @@ impl Metrics {
             } else {
                 "gauge"
             };
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            write_family(&mut s, name, kind, help);
             for p in &parts {
                 if let Some(v) = get(p, now_ns) {
                     let _ = writeln!(s, "{name}{{partition=\"{}\"}} {v}", escape(&p.id));
                 }
             }
         }
-        let _ = writeln!(
-            s,
-            "# HELP azlog_partition_in_flight_events Events read but not yet acknowledged by every sink.\n# TYPE azlog_partition_in_flight_events gauge"
+        write_family(
+            &mut s,
+            "azlog_partition_in_flight_events",
+            "gauge",
+            "Events read but not yet acknowledged by every sink.",
         );
         for p in &parts {
             let _ = writeln!(
@@ -224,6 +229,11 @@ impl Metrics {
         }
         s
     }
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of a metric family (`kind`: `counter` or `gauge`).
+pub(crate) fn write_family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// A Prometheus label value, escaped.

@@ -464,6 +464,7 @@ impl Source for KafkaSource {
     }
 
     fn write_metrics(&self, out: &mut String) {
+        use crate::pipeline::metrics::write_family;
         use std::fmt::Write as _;
         let c = &self.shared.counters;
         let r = Ordering::Relaxed;
@@ -476,19 +477,18 @@ impl Source for KafkaSource {
             ("azlog_kafka_client_errors_total", "Client-level errors reported by librdkafka (brokers, connections, authentication).", &c.client_errors),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(r)
-            );
+            write_family(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", v.load(r));
         }
         if self.mode == KafkaMode::Group {
             let name = "azlog_kafka_assigned_partitions";
-            let _ = writeln!(
+            write_family(
                 out,
-                "# HELP {name} Partitions the consumer group currently assigns to this consumer.\n# TYPE {name} gauge\n{name} {}",
-                c.assigned.load(r).max(0)
+                name,
+                "gauge",
+                "Partitions the consumer group currently assigns to this consumer.",
             );
+            let _ = writeln!(out, "{name} {}", c.assigned.load(r).max(0));
         }
     }
 

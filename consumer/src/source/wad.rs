@@ -191,6 +191,7 @@ impl Source for WadPipelineSource {
 
 /// The pollers' and table clients' counters, per table, in Prometheus text format.
 fn write_table_metrics(tables: &[(String, TableSpec, Arc<TableStats>)], out: &mut String) {
+    use crate::pipeline::metrics::{escape, write_family};
     use std::fmt::Write as _;
     use std::sync::atomic::{AtomicU64, Ordering};
     type Counter = for<'a> fn(&'a TableSpec, &'a TableStats) -> &'a AtomicU64;
@@ -255,30 +256,24 @@ fn write_table_metrics(tables: &[(String, TableSpec, Arc<TableStats>)], out: &mu
         ),
     ];
     for (name, help, get) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        write_family(out, name, "counter", help);
         for (id, spec, stats) in tables {
             let v = get(spec, stats).load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}{{table=\"{}\"}} {v}",
-                crate::pipeline::metrics::escape(id)
-            );
+            let _ = writeln!(out, "{name}{{table=\"{}\"}} {v}", escape(id));
         }
     }
     let name = "azlog_wad_watermark_timestamp_seconds";
-    let _ = writeln!(
+    write_family(
         out,
-        "# HELP {name} Unix time of the saved watermark (rows up to it are delivered).\n# TYPE {name} gauge"
+        name,
+        "gauge",
+        "Unix time of the saved watermark (rows up to it are delivered).",
     );
     for (id, _, stats) in tables {
         let ticks = stats.committed_ticks.load(Ordering::Relaxed);
         if ticks > 0 {
             let secs = azlog_wad::ticks::unix_ns_from_ticks(ticks) / 1_000_000_000;
-            let _ = writeln!(
-                out,
-                "{name}{{table=\"{}\"}} {secs}",
-                crate::pipeline::metrics::escape(id)
-            );
+            let _ = writeln!(out, "{name}{{table=\"{}\"}} {secs}", escape(id));
         }
     }
 }
