@@ -242,7 +242,16 @@ pub async fn run_balanced(
                 }
             }
         };
-        let summary = summary?;
+        let summary = match summary {
+            Ok(s) => s,
+            Err(e) => {
+                // The pipeline could not run (e.g. its sinks failed to open): the claims go
+                // back to the group at once instead of expiring.
+                claims.release().await;
+                let _ = aux_tx.send(true);
+                return Err(e);
+            }
+        };
         let failed = summary.error.is_some();
         merge(&mut total, summary);
         if failed {
