@@ -222,3 +222,68 @@ async fn we_list_and_take_over_python_claims() {
         "azlog-a"
     );
 }
+
+/// (e) A claim written the way the Go/Java/Rust SDK processors write it (names not lowercased,
+/// here by azure-storage-blob) is invisible to the balance (a different blob), and
+/// `verbatim_case_claims` finds it so the service can warn; ours and a released one are not
+/// reported.
+#[tokio::test]
+async fn verbatim_case_claims_of_other_sdks_are_found() {
+    let Some((store, py)) = setup("own-py-e").await else {
+        return;
+    };
+    let key = py.key.clone();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64
+    };
+    assert!(store
+        .verbatim_case_claims(&key, now())
+        .await
+        .unwrap()
+        .is_empty());
+    let won = store
+        .claim_ownership(&key, vec![claim("0", "azlog-a", None)])
+        .await
+        .unwrap();
+    assert_eq!(won.len(), 1);
+
+    let mut put = py.args("put-verbatim");
+    put.extend(["--partition", "1", "--owner", "go-processor"].map(str::to_owned));
+    let written = support::python_json(&py.python, &script(), put).await;
+    assert_eq!(
+        written["name"],
+        "MyNs.servicebus.windows.net/MyHub/$Default/ownership/1"
+    );
+    let mut released = py.args("put-verbatim");
+    released.extend(["--partition", "2", "--owner", ""].map(str::to_owned));
+    support::python_json(&py.python, &script(), released).await;
+
+    // The balance sees only the lowercase claims.
+    let listed = store.list_ownership(&key).await.unwrap();
+    let parts: Vec<_> = listed.iter().map(|o| o.partition.as_str()).collect();
+    assert_eq!(parts, ["0"], "{listed:?}");
+
+    let foreign = store.verbatim_case_claims(&key, now()).await.unwrap();
+    let found: Vec<_> = foreign
+        .iter()
+        .map(|o| (o.partition.as_str(), o.owner_id.as_str()))
+        .collect();
+    assert_eq!(found, [("1", "go-processor")], "{foreign:?}");
+    // Ten minutes later the same claim counts as abandoned.
+    let later = now() + 600 * 1_000_000_000;
+    assert!(store
+        .verbatim_case_claims(&key, later)
+        .await
+        .unwrap()
+        .is_empty());
+    // All-lowercase names: one prefix, nothing to look for.
+    let lower = CheckpointKey::new("myns.servicebus.windows.net", "myhub", "$default");
+    assert!(store
+        .verbatim_case_claims(&lower, now())
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -37,6 +37,9 @@ pub struct BlobCheckpointStore {
     conn: StorageConnection,
     container: String,
     container_url: Url,
+    /// Owners of live claims last seen under the verbatim-case ownership prefix (warned
+    /// about once per change; see `blob_ownership`).
+    pub(super) foreign_owners: std::sync::Mutex<Vec<String>>,
 }
 
 impl BlobCheckpointStore {
@@ -62,6 +65,7 @@ impl BlobCheckpointStore {
             conn,
             container: container.to_owned(),
             container_url,
+            foreign_owners: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -75,13 +79,6 @@ impl BlobCheckpointStore {
     /// The (lowercase) checkpoint blob name of a partition.
     pub fn blob_name(key: &CheckpointKey, partition: &str) -> String {
         format!("{}{}", key.checkpoint_prefix(), partition.to_lowercase())
-    }
-
-    fn verbatim_prefix(key: &CheckpointKey) -> String {
-        format!(
-            "{}/{}/{}/checkpoint/",
-            key.fully_qualified_namespace, key.hub, key.consumer_group
-        )
     }
 
     /// Creates the container if it does not exist (201 or 409 `ContainerAlreadyExists`).
@@ -215,7 +212,7 @@ impl CheckpointStore for BlobCheckpointStore {
     async fn list(&self, key: &CheckpointKey) -> Result<Vec<Checkpoint>, CheckpointError> {
         let lower = key.checkpoint_prefix();
         let found = self.list_prefix(&lower).await?;
-        let verbatim = Self::verbatim_prefix(key);
+        let verbatim = key.verbatim_prefix("checkpoint");
         if found.is_empty() && verbatim != lower {
             // Written by a Go/Java/Rust SDK processor that does not lowercase.
             return self.list_prefix(&verbatim).await;
@@ -232,7 +229,7 @@ impl CheckpointStore for BlobCheckpointStore {
         if let Some(cp) = self.head(&name).await? {
             return Ok(Some(cp));
         }
-        let verbatim = format!("{}{partition}", Self::verbatim_prefix(key));
+        let verbatim = format!("{}{partition}", key.verbatim_prefix("checkpoint"));
         if verbatim != name {
             return self.head(&verbatim).await;
         }

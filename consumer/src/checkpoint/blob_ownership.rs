@@ -28,6 +28,13 @@
 //!   account is unusable rather than the claims contested, so the first error is returned for
 //!   the caller to back off instead of concluding it lost every partition.
 //! * Claims run concurrently, at most [`CLAIM_CONCURRENCY`] at a time.
+//! * The Go, Java and Rust SDK processors write ownership blobs under the names in the case
+//!   they were given (`$Default`, not `$default`): they cannot see our claims nor we theirs, so
+//!   both would read every partition. When the names are not all lowercase, each listing also
+//!   lists the verbatim-case prefix; live claims there (written within
+//!   [`FOREIGN_CLAIM_MAX_AGE_SECS`]) are logged as a warning, once per change of their owners,
+//!   telling the operator to give each kind of processor its own consumer group. They are not
+//!   merged into the balance: claims we cannot write to the same blobs would not exclude anyone.
 
 use super::blob::{status_error, BlobCheckpointStore, ListedBlob};
 use super::ownership::{Ownership, OwnershipStore};
@@ -42,6 +49,9 @@ use std::time::UNIX_EPOCH;
 const META_OWNER: &str = "ownerid";
 /// Claims in flight at once (a hub has up to 32 partitions, usually claimed a few at a time).
 pub const CLAIM_CONCURRENCY: usize = 8;
+/// A verbatim-case claim modified within this many seconds counts as live (the SDKs renew
+/// every 10 s by default and expire claims after 30 s–2 min).
+pub const FOREIGN_CLAIM_MAX_AGE_SECS: i64 = 300;
 
 /// What became of one claim.
 #[derive(Debug)]
@@ -56,6 +66,64 @@ impl BlobCheckpointStore {
     /// The (lowercase) ownership blob name of a partition.
     pub fn ownership_blob_name(key: &CheckpointKey, partition: &str) -> String {
         format!("{}{}", key.ownership_prefix(), partition.to_lowercase())
+    }
+
+    /// Live claims under the verbatim-case ownership prefix `<fqns>/<hub>/<cg>/ownership/`
+    /// (as the Go, Java and Rust SDK processors write them), sorted by partition; empty when
+    /// that prefix is the lowercase one. A released claim (empty owner) or one not modified
+    /// within [`FOREIGN_CLAIM_MAX_AGE_SECS`] of `now_ns` is left out.
+    pub async fn verbatim_case_claims(
+        &self,
+        key: &CheckpointKey,
+        now_ns: i64,
+    ) -> Result<Vec<Ownership>, CheckpointError> {
+        let verbatim = key.verbatim_prefix("ownership");
+        if verbatim == key.ownership_prefix() {
+            return Ok(Vec::new());
+        }
+        let mut live: Vec<Ownership> = self
+            .list_blobs(&verbatim)
+            .await?
+            .into_iter()
+            .filter_map(|b| ownership_from_listing(b).ok())
+            .filter(|o| is_live(o, now_ns))
+            .collect();
+        live.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(live)
+    }
+
+    /// Warns when the owners of verbatim-case claims changed since the last listing.
+    async fn warn_about_verbatim_case_claims(&self, key: &CheckpointKey) {
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let claims = match self.verbatim_case_claims(key, now_ns).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "listing verbatim-case ownership blobs failed");
+                return;
+            }
+        };
+        let mut owners: Vec<String> = claims.iter().map(|o| o.owner_id.clone()).collect();
+        owners.sort();
+        owners.dedup();
+        let changed = {
+            let mut seen = self
+                .foreign_owners
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = *seen != owners;
+            *seen = owners.clone();
+            changed
+        };
+        if changed && !owners.is_empty() {
+            tracing::warn!(
+                prefix = %key.verbatim_prefix("ownership"),
+                owners = ?owners,
+                partitions = ?claims.iter().map(|o| o.partition.as_str()).collect::<Vec<_>>(),
+                "another event processor (Go, Java or Rust SDK, which do not lowercase blob names) claims partitions of this consumer group under the verbatim-case ownership prefix; it cannot see our claims, so both read every partition: give each kind of processor its own consumer group"
+            );
+        }
     }
 
     async fn claim_one(&self, key: &CheckpointKey, claim: Ownership) -> ClaimOutcome {
@@ -195,6 +263,12 @@ fn ownership_from_listing(blob: ListedBlob) -> Result<Ownership, CheckpointError
     })
 }
 
+/// A claim with an owner, modified within [`FOREIGN_CLAIM_MAX_AGE_SECS`] of `now_ns`.
+fn is_live(o: &Ownership, now_ns: i64) -> bool {
+    !o.owner_id.is_empty()
+        && now_ns.saturating_sub(o.last_modified_ns) <= FOREIGN_CLAIM_MAX_AGE_SECS * 1_000_000_000
+}
+
 /// An ETag in its header form: quoted (`"0x8D…"`); weak or already quoted ones unchanged.
 fn quoted(etag: String) -> String {
     if etag.starts_with('"') || etag.starts_with("W/") {
@@ -225,6 +299,7 @@ impl OwnershipStore for BlobCheckpointStore {
             .map(ownership_from_listing)
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        self.warn_about_verbatim_case_claims(key).await;
         Ok(out)
     }
 
@@ -326,6 +401,23 @@ mod tests {
             BlobCheckpointStore::ownership_blob_name(&key, "AB"),
             "myns.servicebus.windows.net/hub/$default/ownership/ab"
         );
+    }
+
+    #[test]
+    fn live_foreign_claims_have_an_owner_and_are_recent() {
+        let at = |owner: &str, lm: i64| Ownership {
+            partition: "0".into(),
+            owner_id: owner.into(),
+            etag: None,
+            last_modified_ns: lm,
+        };
+        let now = 1_000 * 1_000_000_000;
+        let max = FOREIGN_CLAIM_MAX_AGE_SECS * 1_000_000_000;
+        assert!(is_live(&at("go", now), now));
+        assert!(is_live(&at("go", now - max), now));
+        assert!(!is_live(&at("go", now - max - 1), now), "expired long ago");
+        assert!(!is_live(&at("", now), now), "released");
+        assert!(is_live(&at("go", now + 5_000_000_000), now), "clock skew");
     }
 
     #[test]

@@ -58,20 +58,21 @@ impl CheckpointKey {
 
     /// `<fqns>/<hub>/<cg>/ownership/`, lowercase (official SDK layout).
     pub fn ownership_prefix(&self) -> String {
-        format!(
-            "{}/{}/{}/ownership/",
-            self.fully_qualified_namespace, self.hub, self.consumer_group
-        )
-        .to_lowercase()
+        self.verbatim_prefix("ownership").to_lowercase()
     }
 
     /// `<fqns>/<hub>/<cg>/checkpoint/`, lowercase (official SDK layout).
     pub fn checkpoint_prefix(&self) -> String {
+        self.verbatim_prefix("checkpoint").to_lowercase()
+    }
+
+    /// `<fqns>/<hub>/<cg>/<kind>/` in the case the names were given in: where the Go, Java and
+    /// Rust SDK processors write (they do not lowercase).
+    pub fn verbatim_prefix(&self, kind: &str) -> String {
         format!(
-            "{}/{}/{}/checkpoint/",
+            "{}/{}/{}/{kind}/",
             self.fully_qualified_namespace, self.hub, self.consumer_group
         )
-        .to_lowercase()
     }
 }
 

@@ -8,6 +8,9 @@ EventProcessor load-balances with). Every subcommand prints exactly one JSON doc
       -> [{"partition_id", "owner_id", "etag", "last_modified_time"}, ...]   (list_ownership)
   claim  --storage-conn CS --container C --fqns F --hub H --cg G --partition P --owner O [--etag E]
       -> the claims that succeeded, same fields (claim_ownership; [] when lost)
+  put-verbatim --storage-conn CS --container C --fqns F --hub H --cg G --partition P --owner O
+      -> {"name"}: writes an ownership blob the way the Go/Java/Rust SDK processors do, the
+         names in the case given (not lowercased), metadata ownerid; with the storage client the package vendors
 """
 
 import argparse
@@ -22,15 +25,25 @@ FIELDS = ("partition_id", "owner_id", "etag", "last_modified_time")
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("list", "claim"):
+    for name in ("list", "claim", "put-verbatim"):
         s = sub.add_parser(name)
         for arg in ("--storage-conn", "--container", "--fqns", "--hub", "--cg"):
             s.add_argument(arg, required=True)
-        if name == "claim":
+        if name in ("claim", "put-verbatim"):
             s.add_argument("--partition", required=True)
             s.add_argument("--owner", required=True)
             s.add_argument("--etag")
     args = p.parse_args()
+    if args.cmd == "put-verbatim":
+        # The storage client the checkpoint store package vendors (no azure-storage-blob install).
+        from azure.eventhub.extensions.checkpointstoreblob._vendor.storage.blob import ContainerClient
+
+        name = f"{args.fqns}/{args.hub}/{args.cg}/ownership/{args.partition}"
+        with ContainerClient.from_connection_string(args.storage_conn, args.container) as c:
+            c.upload_blob(name, b"", metadata={"ownerid": args.owner}, overwrite=True)
+        json.dump({"name": name}, sys.stdout)
+        sys.stdout.write("\n")
+        return
     with BlobCheckpointStore.from_connection_string(args.storage_conn, args.container) as store:
         if args.cmd == "list":
             records = store.list_ownership(args.fqns, args.hub, args.cg)
