@@ -121,23 +121,37 @@ impl Mapper {
         tree: &Node<'_>,
         input: MapInput<'_>,
         ingested_ns: i64,
-        s: &mut Scratch,
+        scratch: &mut Scratch,
     ) -> Record {
         let plan = &self.plan;
+        let Scratch {
+            conds: conds_buf,
+            roots,
+            generation,
+            work: s,
+        } = scratch;
         // Per-record caches. The embedded documents live here, outside `Doc`, so that the
         // node caches (reused from record to record) can be handed back afterwards.
         let embeds: Vec<OnceCell<Option<Emb<'_>>>> =
             (0..plan.embeds.len()).map(|_| OnceCell::new()).collect();
-        let mut conds = recycle(std::mem::take(&mut s.conds));
+        let mut conds = recycle(std::mem::take(conds_buf));
         conds.resize_with(plan.cond_paths.len(), OnceCell::new);
-        let mut roots = recycle(std::mem::take(&mut s.roots));
-        roots.resize_with(plan.root_keys.len(), OnceCell::new);
+        // Root members: stamped with the record's generation instead of reset per record.
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            roots.iter_mut().for_each(|r| *r.get_mut() = (0, 0));
+            *generation = 1;
+        }
+        if roots.len() < plan.root_keys.len() {
+            roots.resize(plan.root_keys.len(), Cell::new((0, 0)));
+        }
         let doc = Doc {
             plan,
             root: tree,
             embeds: &embeds,
             conds: &conds,
-            roots: &roots,
+            roots,
+            generation: *generation,
             notes: RefCell::new(Vec::new()),
             resource: OnceCell::new(),
         };
@@ -155,8 +169,7 @@ impl Mapper {
         let (ts, mut ts_raw) = run_fields(&doc, family, s);
         let mut notes = doc.notes.take();
         drop(doc);
-        s.conds = recycle(conds);
-        s.roots = recycle(roots);
+        *conds_buf = recycle(conds);
 
         let timestamp_ns = ts.unwrap_or(input.enqueued_ns.unwrap_or(ingested_ns));
         // Every other field, in the family's precomputed output order (sorted by key; among
@@ -209,7 +222,7 @@ impl Mapper {
     }
 
     /// The family that a record's tree selects.
-    fn detect(&self, doc: &Doc<'_, '_, '_>, s: &mut Scratch) -> &FamilyPlan {
+    fn detect(&self, doc: &Doc<'_, '_, '_>, s: &mut Work) -> &FamilyPlan {
         let index = &self.plan.detect_index;
         let candidate = &mut s.candidate;
         candidate.clear();
@@ -275,14 +288,27 @@ thread_local! {
 struct Scratch {
     /// Resolved condition paths (by [`Plan::cond_paths`] index).
     conds: Vec<OnceCell<Option<&'static Node<'static>>>>,
-    /// Root members (by [`Plan::root_keys`] index).
-    roots: Vec<OnceCell<Option<&'static Node<'static>>>>,
+    /// Root members (by [`Plan::root_keys`] index): (generation, member index + 1, 0 for
+    /// none). An entry counts only when its generation is the current record's, so the
+    /// array is not reset from record to record (it may be longer than the plan needs).
+    roots: Vec<Cell<(u32, u32)>>,
+    /// The current record's generation (never 0 while mapping).
+    generation: u32,
+    work: Work,
+}
+
+/// The other work buffers (borrowed mutably while the caches are borrowed by [`Doc`]).
+#[derive(Default)]
+struct Work {
     /// Families pre-selected by the detection index.
     candidate: Vec<bool>,
     lower: String,
-    /// Per field group of the chosen family: decided, default to use, value.
-    done: Vec<bool>,
+    /// Per field group of the chosen family (by field index): the group's value as an
+    /// index + 1 into `values` (0: undecided; [`DONE_NO_VALUE`]: decided without a value,
+    /// the record time), and the field whose default applies.
+    state: Vec<u32>,
     pending: Vec<u32>,
+    /// The values of the decided groups, in the order they were decided.
     values: Vec<Option<Value>>,
     /// The payload fields (sorted by key), the other fields (in output order) and the
     /// latter's ranks (see [`Slot::rank`]).
@@ -416,8 +442,13 @@ fn merge_payload(
 }
 
 /// The value of a field group: its own, else the pending default.
-fn group_value(fields: &[FieldPlan], s: &mut Scratch, g: usize) -> Option<Value> {
-    if let Some(v) = s.values.get_mut(g).and_then(Option::take) {
+fn group_value(fields: &[FieldPlan], s: &mut Work, g: usize) -> Option<Value> {
+    let at = *s.state.get(g)? as usize;
+    if let Some(v) = at
+        .checked_sub(1)
+        .and_then(|i| s.values.get_mut(i))
+        .and_then(Option::take)
+    {
         return Some(v);
     }
     let p = (*s.pending.get(g)? as usize).checked_sub(1)?;
@@ -432,41 +463,43 @@ fn push(out: &mut Vec<Field>, key: &str, value: Value) {
     });
 }
 
-/// Evaluates the fields into `s.values` (by group; `s.pending` names the field whose
+/// [`Work::state`] of a group decided without a value (the record time).
+const DONE_NO_VALUE: u32 = u32::MAX;
+
+/// Evaluates the fields into `s.values` (by group, through `s.state`; `s.pending` names the field whose
 /// default applies to a group without value); returns the record time (if read) and the
 /// unreadable time text.
 fn run_fields(
     doc: &Doc<'_, '_, '_>,
     family: &FamilyPlan,
-    s: &mut Scratch,
+    s: &mut Work,
 ) -> (Option<i64>, Option<String>) {
     let fields = &family.fields;
     let n = fields.len();
-    let (done, pending, values) = (&mut s.done, &mut s.pending, &mut s.values);
-    done.clear();
-    done.resize(n, false);
+    let (state, pending, values) = (&mut s.state, &mut s.pending, &mut s.values);
+    state.clear();
+    state.resize(n, 0);
     // Index + 1 of the field whose `default` applies to a group (0: none).
     pending.clear();
     pending.resize(n, 0);
     values.clear();
-    values.resize_with(n, || None);
     let mut ts: Option<i64> = None;
     let mut ts_raw: Option<String> = None;
     for (i, f) in fields.iter().enumerate() {
-        if done[f.group] || !f.when.iter().all(|c| doc.test(c)) {
+        if state[f.group] != 0 || !f.when.iter().all(|c| doc.test(c)) {
             continue;
         }
         if f.target == Target::Timestamp {
             if let Some(ns) = eval_timestamp(doc, f, &mut ts_raw) {
                 ts = Some(ns);
-                done[f.group] = true;
+                state[f.group] = DONE_NO_VALUE;
             }
             continue;
         }
         match eval_field(doc, f) {
             Some(v) => {
-                values[f.group] = Some(v);
-                done[f.group] = true;
+                values.push(Some(v));
+                state[f.group] = u32::try_from(values.len()).unwrap_or(DONE_NO_VALUE);
             }
             None => {
                 if pending[f.group] == 0 && f.default.is_some() {
@@ -626,7 +659,9 @@ struct Doc<'c, 't, 'p> {
     root: &'t Node<'t>,
     embeds: &'t [OnceCell<Option<Emb<'t>>>],
     conds: &'c [OnceCell<Option<&'t Node<'t>>>],
-    roots: &'c [OnceCell<Option<&'t Node<'t>>>],
+    /// See [`Scratch::roots`].
+    roots: &'c [Cell<(u32, u32)>],
+    generation: u32,
     notes: RefCell<Vec<String>>,
     /// The last resource id split (by node address) and its parts: the ~5 resource fields
     /// of a record usually read the same id.
@@ -650,10 +685,7 @@ impl<'t> Doc<'_, 't, '_> {
 
     fn resolve(&self, path: &PathPlan) -> Option<&'t Node<'t>> {
         let mut cur: &'t Node<'t> = match (path.start, path.root_key) {
-            (None, Some(k)) => {
-                let key = self.plan.root_keys.get(k)?;
-                (*self.roots.get(k)?.get_or_init(|| self.root.get(key)))?
-            }
+            (None, Some(k)) => self.root_member(k)?,
             (None, None) => self.root,
             (Some(e), _) => self.embed(e)?,
         };
@@ -664,6 +696,28 @@ impl<'t> Doc<'_, 't, '_> {
             };
         }
         Some(cur)
+    }
+
+    /// The record's member for [`Plan::root_keys`]`[k]`, looked up once per record.
+    fn root_member(&self, k: usize) -> Option<&'t Node<'t>> {
+        let Node::Object(members) = self.root else {
+            return None;
+        };
+        let cell = self.roots.get(k)?;
+        let (generation, at) = cell.get();
+        let at = if generation == self.generation {
+            at
+        } else {
+            let key = self.plan.root_keys.get(k)?;
+            let at = self
+                .root
+                .member_index(key)
+                .and_then(|i| u32::try_from(i + 1).ok())
+                .unwrap_or(0);
+            cell.set((self.generation, at));
+            at
+        };
+        members.get((at as usize).checked_sub(1)?).map(|(_, v)| v)
     }
 
     fn embed(&self, id: usize) -> Option<&'t Node<'t>> {

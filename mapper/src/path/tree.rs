@@ -80,6 +80,16 @@ impl<'a> Node<'a> {
     #[inline]
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match self {
+            Node::Object(members) => lookup(members, key.as_bytes()).map(|i| &members[i].1),
+            _ => None,
+        }
+    }
+
+    /// [`Node::get`] as the index of the member in the object's members (`None`: not an
+    /// object, or no such member).
+    #[inline]
+    pub fn member_index(&self, key: &str) -> Option<usize> {
+        match self {
             Node::Object(members) => lookup(members, key.as_bytes()),
             _ => None,
         }
@@ -235,26 +245,26 @@ impl<'a> Node<'a> {
     }
 }
 
-/// [`Node::get`] over an object's members. One pass: an exact match wins at once; the first
-/// case-insensitive match is kept in case no exact one follows. Members whose key has
+/// [`Node::get`] over an object's members, as the member's index. One pass: an exact match
+/// wins at once; the first case-insensitive match is kept in case no exact one follows. Members whose key has
 /// another length or first letter cost one or two compares; candidates of up to 16 bytes
 /// are compared inline (two overlapping loads), not through `memcmp`.
-fn lookup<'n, 'a>(members: &'n [(Cow<'a, str>, Node<'a>)], key: &[u8]) -> Option<&'n Node<'a>> {
+fn lookup(members: &[(Cow<'_, str>, Node<'_>)], key: &[u8]) -> Option<usize> {
     let Some(&first) = key.first() else {
-        return members.iter().find(|(k, _)| k.is_empty()).map(|(_, v)| v);
+        return members.iter().position(|(k, _)| k.is_empty());
     };
     let first = first.to_ascii_lowercase();
     let mut folded = None;
-    for (k, v) in members {
+    for (i, (k, _)) in members.iter().enumerate() {
         let k = k.as_bytes();
         if k.len() != key.len() || k[0].to_ascii_lowercase() != first {
             continue;
         }
         if same_bytes(k, key) {
-            return Some(v);
+            return Some(i);
         }
         if folded.is_none() && k.eq_ignore_ascii_case(key) {
-            folded = Some(v);
+            folded = Some(i);
         }
     }
     folded
