@@ -17,7 +17,8 @@ use crate::convert::resource::{split_resource_id, ResourceParts};
 use crate::extract::Extractor;
 use crate::path::Node;
 use crate::schema::plan::{
-    Cond, EmbedKind, FamilyPlan, FieldPlan, PathPlan, Plan, Slot, Source, Step, Target, Test,
+    Cond, EmbedKind, FamilyPlan, FieldPlan, HotField, PathPlan, Plan, Slot, Source, Step, Test,
+    NONE,
 };
 use crate::schema::{self, SchemaError, TableSource};
 
@@ -485,25 +486,37 @@ fn run_fields(
     values.clear();
     let mut ts: Option<i64> = None;
     let mut ts_raw: Option<String> = None;
-    for (i, f) in fields.iter().enumerate() {
-        if state[f.group] != 0 || !f.when.iter().all(|c| doc.test(c)) {
+    // The loop reads the compact `hot` entries; a field's full plan only when its source
+    // yields a node (or it is a constant).
+    for (i, (h, f)) in family.hot.iter().zip(fields).enumerate() {
+        let g = h.group as usize;
+        if state.get(g).is_none_or(|&st| st != 0) {
             continue;
         }
-        if f.target == Target::Timestamp {
-            if let Some(ns) = eval_timestamp(doc, f, &mut ts_raw) {
+        if h.nwhen != 0 {
+            let when = family
+                .when
+                .get(h.when as usize..(h.when as usize + h.nwhen as usize))
+                .unwrap_or(&[]);
+            if !when.iter().all(|c| doc.test(c)) {
+                continue;
+            }
+        }
+        if h.timestamp {
+            if let Some(ns) = eval_timestamp(doc, h, f, &mut ts_raw) {
                 ts = Some(ns);
-                state[f.group] = DONE_NO_VALUE;
+                state[g] = DONE_NO_VALUE;
             }
             continue;
         }
-        match eval_field(doc, f) {
+        match eval_field(doc, h, f) {
             Some(v) => {
                 values.push(Some(v));
-                state[f.group] = u32::try_from(values.len()).unwrap_or(DONE_NO_VALUE);
+                state[g] = u32::try_from(values.len()).unwrap_or(DONE_NO_VALUE);
             }
             None => {
-                if pending[f.group] == 0 && f.default.is_some() {
-                    pending[f.group] = u32::try_from(i + 1).unwrap_or(0);
+                if pending[g] == 0 && h.has_default {
+                    pending[g] = u32::try_from(i + 1).unwrap_or(0);
                 }
             }
         }
@@ -511,16 +524,29 @@ fn run_fields(
     (ts, ts_raw)
 }
 
-fn eval_timestamp(doc: &Doc<'_, '_, '_>, f: &FieldPlan, raw: &mut Option<String>) -> Option<i64> {
-    let Source::Paths(paths) = &f.source else {
+/// The flat path ids of a field's source (empty for a constant).
+fn path_ids(h: &HotField) -> std::ops::Range<u32> {
+    if h.paths == NONE {
+        return 0..0;
+    }
+    h.paths..h.paths.saturating_add(h.npaths)
+}
+
+fn eval_timestamp(
+    doc: &Doc<'_, '_, '_>,
+    h: &HotField,
+    f: &FieldPlan,
+    raw: &mut Option<String>,
+) -> Option<i64> {
+    if h.paths == NONE {
         return match &f.source {
             Source::Const(Value::Str(s)) => convert::time::parse_timestamp(s),
             Source::Const(Value::Int(i)) => convert::time::from_epoch_int(*i),
             _ => None,
         };
-    };
-    for path in paths {
-        let Some(node) = doc.resolve(path) else {
+    }
+    for id in path_ids(h) {
+        let Some(node) = doc.resolve_id(id) else {
             continue;
         };
         if node.is_empty_value() {
@@ -546,11 +572,11 @@ fn extract<'s>(re: &Extractor, text: &'s str) -> Option<&'s str> {
     re.find(text)
 }
 
-fn eval_field(doc: &Doc<'_, '_, '_>, f: &FieldPlan) -> Option<Value> {
+fn eval_field(doc: &Doc<'_, '_, '_>, h: &HotField, f: &FieldPlan) -> Option<Value> {
     let converted = match &f.source {
         Source::Const(v) => return Some(v.clone()),
-        Source::Paths(paths) => paths.iter().find_map(|path| {
-            let node = doc.resolve(path)?;
+        Source::Paths(_) => path_ids(h).find_map(|id| {
+            let node = doc.resolve_id(id)?;
             if node.is_empty_value() {
                 return None;
             }
@@ -683,6 +709,28 @@ impl<'t> Doc<'_, 't, '_> {
         }
     }
 
+    /// Resolves path `id` of [`Plan::flat`].
+    #[inline]
+    fn resolve_id(&self, id: u32) -> Option<&'t Node<'t>> {
+        let flat = &self.plan.flat;
+        let path = flat.paths.get(id as usize)?;
+        let mut cur: &'t Node<'t> = if path.start != NONE {
+            self.embed(path.start as usize)?
+        } else if path.root_key != NONE {
+            self.root_member(path.root_key as usize)?
+        } else {
+            self.root
+        };
+        let (first, n) = (path.step as usize, path.nsteps as usize);
+        for &st in flat.steps.get(first..first + n)? {
+            cur = match flat.key_bytes(st) {
+                Some(k) => cur.get_bytes(k)?,
+                None => cur.index(st.off as usize)?,
+            };
+        }
+        Some(cur)
+    }
+
     fn resolve(&self, path: &PathPlan) -> Option<&'t Node<'t>> {
         let mut cur: &'t Node<'t> = match (path.start, path.root_key) {
             (None, Some(k)) => self.root_member(k)?,
@@ -708,7 +756,8 @@ impl<'t> Doc<'_, 't, '_> {
         let at = if generation == self.generation {
             at
         } else {
-            let key = self.plan.root_keys.get(k)?;
+            let flat = &self.plan.flat;
+            let key = flat.key_bytes(*flat.root_keys.get(k)?)?;
             let at = self
                 .root
                 .member_index(key)
@@ -724,7 +773,12 @@ impl<'t> Doc<'_, 't, '_> {
         let def = self.plan.embeds.get(id)?;
         let cell: &'t OnceCell<Option<Emb<'t>>> = self.embeds.get(id)?;
         let emb = cell.get_or_init(|| {
-            let base = self.resolve(&def.base)?;
+            let base = self.resolve_id(
+                self.plan
+                    .flat
+                    .embed_base
+                    .saturating_add(u32::try_from(id).ok()?),
+            )?;
             match (def.kind, base) {
                 (_, Node::Object(_) | Node::Array(_)) if def.kind == EmbedKind::Json => {
                     Some(Emb::Ref(base))
@@ -760,8 +814,8 @@ impl<'t> Doc<'_, 't, '_> {
     }
 
     fn cond_node(&self, id: usize) -> Option<&'t Node<'t>> {
-        let path = self.plan.cond_paths.get(id)?;
-        *self.conds.get(id)?.get_or_init(|| self.resolve(path))
+        let id32 = u32::try_from(id).ok()?;
+        *self.conds.get(id)?.get_or_init(|| self.resolve_id(id32))
     }
 
     fn test(&self, cond: &Cond) -> bool {

@@ -298,6 +298,8 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
             fields: plans,
             payload: payload.map(|(pp, _, _)| pp),
             priority: own.priority,
+            hot: Vec::new(),
+            when: Vec::new(),
         };
         if own.fallback {
             fallback = Some(fam.clone());
@@ -330,7 +332,7 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
         names.push(fallback.name.to_owned());
     }
     let detect_index = super::detect_index::DetectIndex::build(&families);
-    Ok(Plan {
+    let mut plan = Plan {
         detect_index,
         families,
         fallback,
@@ -338,7 +340,10 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
         embeds: c.interner.embeds,
         root_keys: c.interner.root_keys,
         names,
-    })
+        flat: Default::default(),
+    };
+    plan.flatten();
+    Ok(plan)
 }
 
 fn parse_source(c: &mut Compiler, src: &TableSource, parsed: &mut Vec<Parsed>) {

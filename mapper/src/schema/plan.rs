@@ -26,6 +26,170 @@ pub struct Plan {
     pub root_keys: Vec<Box<str>>,
     /// The `equals` values that pre-select candidate families.
     pub detect_index: super::detect_index::DetectIndex,
+    /// The paths the per-record loops resolve, compiled into flat arrays (see
+    /// [`FlatPaths`]): the condition paths, then the embed bases, then the fields' paths.
+    pub flat: FlatPaths,
+}
+
+/// Every path the per-record loops resolve, in three contiguous arrays instead of
+/// [`PathPlan`]s with their own step vectors and boxed keys: a record walks a few cache
+/// lines of plan, not a pointer chain per path. Path `i < cond_paths.len()` is condition
+/// path `i`; path `embed_base + e` is the base of embed `e`; a field's paths are the range
+/// [`HotField::paths`] names.
+#[derive(Debug, Default, Clone)]
+pub struct FlatPaths {
+    /// The paths.
+    pub paths: Vec<FlatPath>,
+    /// The steps of every path, each path's contiguous.
+    pub steps: Vec<FlatStep>,
+    /// The text of every key (steps and root keys).
+    pub keys: String,
+    /// [`Plan::root_keys`] as spans of `keys`.
+    pub root_keys: Vec<FlatStep>,
+    /// Index of the first embed base in `paths`.
+    pub embed_base: u32,
+}
+
+/// One path of [`FlatPaths`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlatPath {
+    /// [`NONE`]: the record root; else the index of the embedded document.
+    pub start: u32,
+    /// For root paths: the first key (index into [`Plan::root_keys`]); else [`NONE`].
+    pub root_key: u32,
+    /// First step, in [`FlatPaths::steps`].
+    pub step: u32,
+    /// Number of steps.
+    pub nsteps: u32,
+}
+
+/// "None" in the flat arrays.
+pub const NONE: u32 = u32::MAX;
+
+/// One step of a [`FlatPath`]: an object key (a span of [`FlatPaths::keys`]) or, when
+/// `len` is [`NONE`], the array index `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlatStep {
+    /// Start of the key in [`FlatPaths::keys`], or the array index.
+    pub off: u32,
+    /// Key length, or [`NONE`] for an array index.
+    pub len: u32,
+}
+
+/// The part of a [`FieldPlan`] the per-record loop reads for every field; the rest is read
+/// only for a field whose source yields a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HotField {
+    /// [`FieldPlan::group`].
+    pub group: u32,
+    /// First condition of [`FieldPlan::when`], in [`FamilyPlan::when`].
+    pub when: u32,
+    /// Number of conditions.
+    pub nwhen: u32,
+    /// First path of [`Source::Paths`] in [`FlatPaths::paths`] ([`NONE`] for a constant).
+    pub paths: u32,
+    /// Number of paths.
+    pub npaths: u32,
+    /// The target is `@timestamp`.
+    pub timestamp: bool,
+    /// [`FieldPlan::default`] is set.
+    pub has_default: bool,
+}
+
+impl Plan {
+    /// Fills [`Plan::flat`] and every family's [`FamilyPlan::hot`] / [`FamilyPlan::when`]
+    /// from the rest of the plan (called once the plan is complete).
+    pub fn flatten(&mut self) {
+        let mut flat = FlatPaths::default();
+        for k in &self.root_keys {
+            let span = flat.key(k);
+            flat.root_keys.push(span);
+        }
+        for p in &self.cond_paths {
+            flat.push(p);
+        }
+        flat.embed_base = flat.len();
+        for e in &self.embeds {
+            flat.push(&e.base);
+        }
+        for fam in self
+            .families
+            .iter_mut()
+            .chain(std::iter::once(&mut self.fallback))
+        {
+            fam.when.clear();
+            fam.hot.clear();
+            for f in &fam.fields {
+                let when = u32::try_from(fam.when.len()).unwrap_or(NONE);
+                fam.when.extend(f.when.iter().cloned());
+                let (paths, npaths) = match &f.source {
+                    Source::Paths(ps) => {
+                        let first = flat.len();
+                        ps.iter().for_each(|p| flat.push(p));
+                        (first, flat.len() - first)
+                    }
+                    Source::Const(_) => (NONE, 0),
+                };
+                fam.hot.push(HotField {
+                    group: u32::try_from(f.group).unwrap_or(NONE),
+                    when,
+                    nwhen: u32::try_from(f.when.len()).unwrap_or(0),
+                    paths,
+                    npaths,
+                    timestamp: f.target == Target::Timestamp,
+                    has_default: f.default.is_some(),
+                });
+            }
+        }
+        self.flat = flat;
+    }
+}
+
+impl FlatPaths {
+    fn len(&self) -> u32 {
+        u32::try_from(self.paths.len()).unwrap_or(NONE)
+    }
+
+    fn key(&mut self, k: &str) -> FlatStep {
+        let off = u32::try_from(self.keys.len()).unwrap_or(NONE);
+        self.keys.push_str(k);
+        FlatStep {
+            off,
+            len: u32::try_from(k.len()).unwrap_or(NONE),
+        }
+    }
+
+    fn push(&mut self, p: &PathPlan) {
+        let step = u32::try_from(self.steps.len()).unwrap_or(NONE);
+        for st in &p.steps {
+            let flat = match st {
+                Step::Key(k) => self.key(k),
+                // An index beyond u32 finds no element either way.
+                Step::Index(i) => FlatStep {
+                    off: u32::try_from(*i).unwrap_or(NONE),
+                    len: NONE,
+                },
+            };
+            self.steps.push(flat);
+        }
+        let opt = |v: Option<usize>| v.map_or(NONE, |v| u32::try_from(v).unwrap_or(NONE));
+        self.paths.push(FlatPath {
+            start: opt(p.start),
+            root_key: opt(p.root_key),
+            step,
+            nsteps: u32::try_from(p.steps.len()).unwrap_or(0),
+        });
+    }
+
+    /// The key text of a step (`None` for an index step).
+    #[inline]
+    pub fn key_bytes(&self, st: FlatStep) -> Option<&[u8]> {
+        if st.len == NONE {
+            return None;
+        }
+        let (off, len) = (st.off as usize, st.len as usize);
+        self.keys.as_bytes().get(off..off + len)
+    }
 }
 
 /// A compiled path: where it starts (the record, or an embedded document) and the steps.
@@ -134,6 +298,11 @@ pub struct FamilyPlan {
     /// and, among equal keys, by [`Slot::rank`]. The mapper walks it to emit these fields
     /// already sorted, then merges in the payload (rank 1).
     pub static_order: Vec<Slot>,
+    /// Per field (parallel to `fields`): what the per-record loop reads for every field
+    /// (filled by [`Plan::flatten`]).
+    pub hot: Vec<HotField>,
+    /// Every field's `when` conditions, one after the other ([`HotField::when`]).
+    pub when: Vec<Cond>,
 }
 
 /// One non-payload output field of a family (see [`FamilyPlan::static_order`]).
