@@ -1,6 +1,7 @@
 //! Keeps `examples/` from rotting: every `examples/*.toml` passes `azlog-hub check-config` (the
-//! binary, with the built sink plugins and harmless values for the environment variables it
-//! names), none holds an inline secret, `examples/producer.py` (official Python SDK) puts the
+//! binary, with the built sink plugins checking each sink's own keys, harmless values for the
+//! environment variables it names and stand-ins for the files it names), none holds an inline
+//! secret, `examples/producer.py` (official Python SDK) puts the
 //! events it says into the in-process emulator, and the custom sink plugin of
 //! `examples/custom-sink` receives what the producer sent through `azlog-hub run`.
 mod checkpoint_support;
@@ -53,6 +54,30 @@ const DUMMY_ENV: &[(&str, &str)] = &[
         "00000000-0000-0000-0000-000000000000",
     ),
     ("AZLOG_KAFKA_PASSWORD", EH_CS),
+];
+
+/// A self-signed CA certificate (EC P-256, valid until 2126) standing in for the CA files the
+/// examples name: check-config has each sink's plugin read the files its settings name.
+const STAND_IN_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBqTCCAU+gAwIBAgIUI6obeljjhYgwkS2nVk6u0kFF4bowCgYIKoZIzj0EAwIw
+KTEnMCUGA1UEAwweYXpsb2ctaHViIGV4YW1wbGVzIHN0YW5kLWluIENBMCAXDTI2
+MTEzMDAxNTA0M1oYDzIxMjYxMTA2MDE1MDQzWjApMScwJQYDVQQDDB5hemxvZy1o
+dWIgZXhhbXBsZXMgc3RhbmQtaW4gQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AATr2XU3ZDgPYbTsFZsvFMzy6CEikDx6np3uq49b7GUSLffmtmtaxw+tFF4jGfCK
+3TYBKqGBGqp2wBsBUm3F0BkIo1MwUTAdBgNVHQ4EFgQUux9D7phamsJG+Sh4SaYs
+VHEMIrswHwYDVR0jBBgwFoAUux9D7phamsJG+Sh4SaYsVHEMIrswDwYDVR0TAQH/
+BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiAF/MuyQqgtlVk4QcKw1c8l54GKjZ3L
+aTSu+Okp3JmtjQIhALa+u04l4sA/n5/rJMbA1coqhMmgKzKDQQgJnLumzDf9
+-----END CERTIFICATE-----
+";
+
+/// Stand-ins for the files the examples name (`*_file = "/etc/azlog-hub/..."`); the example is
+/// checked with each path pointing at a copy in a temporary folder. An example naming a file
+/// missing here (and absent on this machine) fails the test: add its stand-in.
+const STAND_IN_FILES: &[(&str, &str)] = &[
+    ("/etc/azlog-hub/arcsight-ca.pem", STAND_IN_CA),
+    ("/etc/azlog-hub/qradar-ca.pem", STAND_IN_CA),
+    ("/etc/azlog-hub/splunk-ca.pem", STAND_IN_CA),
 ];
 
 /// Keys holding a secret inline; examples must use the `_env` / `_file` forms.
@@ -173,6 +198,45 @@ fn every_example_config_passes_check_config() {
                 .join(", ")
         );
 
+        // The files it names, each replaced by a stand-in (a missing one fails loudly).
+        let mut file_keys = Vec::new();
+        keys_where(&doc, "", &|k| k.ends_with("_file"), &mut file_keys);
+        let mut checked_text = text.clone();
+        let stand_ins = tmp.path().join("files").join(&*name);
+        for (key, value) in &file_keys {
+            let named = value
+                .as_str()
+                .unwrap_or_else(|| panic!("examples/{name}: {key} must be a path"));
+            if Path::new(named).exists() {
+                continue;
+            }
+            let content = STAND_IN_FILES
+                .iter()
+                .find(|(p, _)| *p == named)
+                .map(|(_, c)| *c)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "examples/{name}: {key} names {named}, which does not exist here and \
+                         this test has no stand-in for: add it to STAND_IN_FILES in {}",
+                        file!()
+                    )
+                });
+            std::fs::create_dir_all(&stand_ins).expect("mkdir stand-ins");
+            let copy = stand_ins.join(Path::new(named).file_name().expect("file name"));
+            std::fs::write(&copy, content).expect("write stand-in");
+            checked_text = checked_text.replace(
+                &format!("\"{named}\""),
+                &format!("{:?}", copy.display().to_string()),
+            );
+        }
+        let checked_file = if checked_text == text {
+            file.clone()
+        } else {
+            let f = stand_ins.join(&*name);
+            std::fs::write(&f, &checked_text).expect("write the example with stand-ins");
+            f
+        };
+
         // The variables it names, each with a dummy value (a missing one fails loudly).
         let mut env_keys = Vec::new();
         keys_where(&doc, "", &|k| k.ends_with("_env"), &mut env_keys);
@@ -183,7 +247,7 @@ fn every_example_config_passes_check_config() {
             .env("RUST_LOG", "warn")
             .arg("check-config")
             .arg("--config")
-            .arg(file);
+            .arg(&checked_file);
         for (key, value) in &env_keys {
             let var = value
                 .as_str()
@@ -212,12 +276,19 @@ fn every_example_config_passes_check_config() {
             .lines()
             .filter(|l| l.trim_start().starts_with("sink "))
             .count();
+        // Every sink's own keys were checked by its plugin (ABI 2.1), not just listed.
+        let checked_lines = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("its keys  checked by plugin "))
+            .count();
         if !out.status.success()
             || !stdout.contains("OK (nothing was contacted)")
             || sink_lines != sinks
+            || checked_lines != sinks
         {
             failures.push(format!(
-                "examples/{name}: check-config exit {:?}, {sink_lines} of {sinks} sinks listed\n{stdout}{stderr}",
+                "examples/{name}: check-config exit {:?}, {sink_lines} of {sinks} sinks listed, \
+                 {checked_lines} with their keys checked\n{stdout}{stderr}",
                 out.status.code()
             ));
         } else {

@@ -36,6 +36,7 @@ pub mod export;
 pub mod ffi_sink;
 pub mod module;
 pub mod record;
+pub mod settings;
 pub mod sink;
 pub mod text;
 

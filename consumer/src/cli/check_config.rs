@@ -1,6 +1,14 @@
 //! `azlog-hub check-config --config FILE`: validates everything that can be checked without
 //! connecting (syntax, keys, secrets resolvable, connection strings well-formed, positions,
-//! plugins present and ABI-compatible, schema tables, paths), with messages saying what to fix.
+//! plugins present and ABI-compatible, each sink's own keys as its plugin parses them, schema
+//! tables, paths), with messages saying what to fix.
+//!
+//! Each `[[sink]]`'s own settings (the table minus the host keys, the JSON its plugin's `open`
+//! receives) go to the plugin's `check` (plugin ABI 2.1): the plugin parses and validates
+//! them exactly as `open` would (unknown keys, types, files it names, secrets from `_env` /
+//! `_file`) without connecting. A plugin built against ABI 2.0 has no `check`: the sink is
+//! reported as not checkable (rebuild the plugin), which is not a problem.
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -8,7 +16,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::{CheckpointStoreConfig, HubConfig, SourceConfig};
-use crate::sink_host::PluginRegistry;
+use crate::sink_host::loader::SettingsCheck;
+use crate::sink_host::{PluginRegistry, SinkConfig};
 
 /// Arguments of `azlog-hub check-config`.
 #[derive(Args, Debug)]
@@ -24,20 +33,71 @@ pub struct CheckConfigArgs {
     pub config: PathBuf,
 }
 
-/// Problems found beyond the file itself (plugins, schemas, paths).
+/// What the checks beyond the file itself found.
+#[derive(Debug, Default)]
+pub struct LocalChecks {
+    /// Problems, one line each, saying what to fix.
+    pub problems: Vec<String>,
+    /// Per sink name: what its plugin said about its own keys (when they were fine).
+    pub sink_keys: BTreeMap<String, String>,
+}
+
+/// Problems found beyond the file itself (plugins, each sink's own keys, schemas, paths).
 pub fn local_problems(c: &HubConfig) -> Vec<String> {
-    let mut problems = Vec::new();
+    local_checks(c).problems
+}
+
+/// Checks beyond the file itself: plugins present and loadable, each sink's own keys
+/// checked by its plugin, schemas, paths.
+pub fn local_checks(c: &HubConfig) -> LocalChecks {
+    let mut out = LocalChecks::default();
+    let problems = &mut out.problems;
     match PluginRegistry::load_dir(&c.plugin_dir) {
         Ok(reg) => {
             for s in &c.sinks {
-                if reg.get(&s.plugin).is_none() {
+                let Some(plugin) = reg.get(&s.plugin) else {
                     problems.push(format!(
-                        "[[sink]] `{}`: plugin `{}` is not in {} (found: {}); fix `plugin` or `plugin_dir`",
+                        "[[sink]] name = {:?}: plugin `{}` is not in {} (found: {}); fix `plugin` or `plugin_dir`",
                         s.name,
                         s.plugin,
                         c.plugin_dir.display(),
                         if reg.names().is_empty() { "none".to_owned() } else { reg.names().join(", ") }
                     ));
+                    continue;
+                };
+                let about = format!(
+                    "plugin {} {} (ABI {}, {})",
+                    plugin.name,
+                    plugin.version,
+                    plugin.abi_version,
+                    plugin.path.display()
+                );
+                match plugin.check(&s.settings_json()) {
+                    Ok(SettingsCheck::Checked { notes }) => {
+                        let mut line = format!("checked by {about}");
+                        for n in notes {
+                            line.push_str("; note: ");
+                            line.push_str(&redact(s, &n));
+                        }
+                        out.sink_keys.insert(s.name.clone(), line);
+                    }
+                    Ok(SettingsCheck::Unsupported) => {
+                        out.sink_keys.insert(
+                            s.name.clone(),
+                            format!(
+                                "NOT checked: {about} predates plugin ABI 2.1 and cannot check \
+                                 its keys before it opens; rebuild it against azlog-plugin-api \
+                                 ABI {} to have them checked here",
+                                azlog_plugin_api::ABI_VERSION
+                            ),
+                        );
+                    }
+                    Err(e) => problems.push(format!(
+                        "[[sink]] name = {:?} (plugin `{}`): {}; fix this sink's own keys",
+                        s.name,
+                        s.plugin,
+                        redact(s, &e.message)
+                    )),
                 }
             }
         }
@@ -60,7 +120,67 @@ pub fn local_problems(c: &HubConfig) -> Vec<String> {
     if let CheckpointStoreConfig::File { dir } = &c.checkpoint.store {
         problems.extend(dir_problem("[checkpoint] dir", dir));
     }
-    problems
+    out
+}
+
+/// True for a setting whose value is a secret itself (not the name of the variable or file
+/// holding one: `token_env`, `password_file` ... are not secrets).
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    if k.ends_with("_env") || k.ends_with("_file") || k.ends_with("_path") {
+        return false;
+    }
+    [
+        "token",
+        "password",
+        "secret",
+        "key",
+        "connection_string",
+        "sas",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        && !matches!(k.as_str(), "key_field" | "partition_key" | "key_from")
+}
+
+/// The secret values a sink's settings hold: values of secret-looking keys (at any depth)
+/// and of the environment variables its `*_env` keys name.
+fn secret_values(settings: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
+    use serde_json::Value as J;
+    fn leaves(v: &J, out: &mut Vec<String>) {
+        match v {
+            J::String(s) => out.push(s.clone()),
+            J::Number(n) => out.push(n.to_string()),
+            J::Array(items) => items.iter().for_each(|i| leaves(i, out)),
+            J::Object(m) => m.values().for_each(|i| leaves(i, out)),
+            J::Bool(_) | J::Null => {}
+        }
+    }
+    for (k, v) in settings {
+        if is_secret_key(k) {
+            leaves(v, out);
+        } else if k.to_ascii_lowercase().ends_with("_env") {
+            if let Some(value) = v.as_str().and_then(|var| std::env::var(var).ok()) {
+                out.push(value);
+            }
+        } else if let J::Object(m) = v {
+            secret_values(m, out);
+        }
+    }
+}
+
+/// `message` with every secret value of the sink's settings replaced by `<redacted>`: a
+/// plugin's parse error may quote a value (serde's "invalid type: string \"...\"").
+fn redact(sink: &SinkConfig, message: &str) -> String {
+    let mut secrets = Vec::new();
+    secret_values(&sink.settings, &mut secrets);
+    // Longest first, so a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut text = message.to_string();
+    for s in secrets.iter().filter(|s| s.trim().len() >= 3) {
+        text = text.replace(s.as_str(), "<redacted>");
+    }
+    text
 }
 
 /// A directory that exists must be a writable directory; one that does not must be creatable
@@ -103,7 +223,10 @@ pub fn run(args: CheckConfigArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let problems = local_problems(&config);
+    let LocalChecks {
+        problems,
+        sink_keys,
+    } = local_checks(&config);
     if !problems.is_empty() {
         println!(
             "{}",
@@ -176,6 +299,9 @@ pub fn run(args: CheckConfigArgs) -> Result<ExitCode> {
     );
     for s in &config.sinks {
         println!("  sink        {} (plugin {})", s.name, s.plugin);
+        if let Some(keys) = sink_keys.get(&s.name) {
+            println!("    its keys  {keys}");
+        }
     }
     println!("  plugins     {}", config.plugin_dir.display());
     println!("  dead letter {}", config.dead_letter.display());
@@ -183,4 +309,48 @@ pub fn run(args: CheckConfigArgs) -> Result<ExitCode> {
         println!("  from env    {}", config.env_overrides.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_secret_values_but_not_where_they_come_from() {
+        let file = crate::sink_host::SinksFile::parse(
+            r#"
+            [[sink]]
+            name = "splunk"
+            plugin = "splunk-hec"
+            url = "https://hec.example:8088"
+            token = "TOPSECRET-123"
+            sasl_password = 987654
+            [sink.properties]
+            "sasl.password" = "NESTED-SECRET"
+            "#,
+        )
+        .expect("parse");
+        let sink = &file.sink[0];
+        let msg = "invalid type: string \"TOPSECRET-123\", integer `987654`, NESTED-SECRET, \
+                   at https://hec.example:8088 (token_env)";
+        let shown = redact(sink, msg);
+        assert!(!shown.contains("TOPSECRET"), "{shown}");
+        assert!(!shown.contains("987654"), "{shown}");
+        assert!(!shown.contains("NESTED-SECRET"), "{shown}");
+        assert!(shown.contains("https://hec.example:8088"), "{shown}");
+        assert!(shown.contains("token_env"), "{shown}");
+    }
+
+    #[test]
+    fn redaction_hides_the_value_of_a_named_variable() {
+        // PATH is set in every test environment; setting a variable here would race with
+        // other tests reading the environment.
+        let value = std::env::var("PATH").expect("PATH is set");
+        let file = crate::sink_host::SinksFile::parse(
+            "[[sink]]\nname='s'\nplugin='p'\ntoken_env='PATH'\n",
+        )
+        .expect("parse");
+        let shown = redact(&file.sink[0], &format!("token {value} is bad"));
+        assert_eq!(shown, "token <redacted> is bad");
+    }
 }

@@ -10,6 +10,14 @@
 //!   file is not an azlog sink plugin at all;
 //! * two plugins declare the same name.
 //!
+//! A plugin built against an earlier minor of the same ABI major loads too. ABI 2.1 added
+//! [`SinkPlugin::check`](azlog_plugin_api::SinkPlugin::check) after the last prefix field.
+//! abi_stable accepts a root module with *more* fields than the host's type but refuses one
+//! with fewer ("too many fields"), so a 2.0.x plugin fails the check against the 2.1 layout;
+//! the loader then checks it against the 2.0 layout
+//! ([`azlog_plugin_api::module::v2_0::SinkPlugin`]) and holds it without `check`:
+//! [`LoadedPlugin::check`] answers [`SettingsCheck::Unsupported`].
+//!
 //! Libraries are never unloaded (abi_stable keeps them mapped for the process lifetime).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +26,7 @@ use std::sync::Arc;
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RResult, RStr};
+use azlog_plugin_api::module::v2_0;
 use azlog_plugin_api::sink::SinkBox;
 use azlog_plugin_api::{SinkError, SinkPluginRef, ABI_VERSION};
 
@@ -74,6 +83,59 @@ pub enum LoadError {
     },
 }
 
+/// What a plugin's settings check found, when it did not find a problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsCheck {
+    /// The plugin parsed and validated the settings as its `open` would; `notes` are
+    /// remarks for the operator (empty when every key was checked).
+    Checked {
+        /// Remarks from the plugin.
+        notes: Vec<String>,
+    },
+    /// The plugin was built against an ABI without `check` (2.0.x): its keys cannot be
+    /// checked before it opens.
+    Unsupported,
+}
+
+/// A plugin's root module, as the layout it passed.
+#[derive(Clone, Copy)]
+enum Module {
+    /// ABI 2.1 or a later 2.x (checked against this host's layout).
+    Current(SinkPluginRef),
+    /// ABI 2.0.x (checked against the 2.0 layout): no `check`.
+    V2_0(v2_0::SinkPluginRef),
+}
+
+impl Module {
+    fn name(self) -> RStr<'static> {
+        match self {
+            Module::Current(m) => m.name(),
+            Module::V2_0(m) => m.name(),
+        }
+    }
+
+    fn version(self) -> RStr<'static> {
+        match self {
+            Module::Current(m) => m.version(),
+            Module::V2_0(m) => m.version(),
+        }
+    }
+
+    fn abi_version(self) -> RStr<'static> {
+        match self {
+            Module::Current(m) => m.abi_version(),
+            Module::V2_0(m) => m.abi_version(),
+        }
+    }
+
+    fn open(self) -> extern "C" fn(RStr<'_>) -> RResult<SinkBox, SinkError> {
+        match self {
+            Module::Current(m) => m.open(),
+            Module::V2_0(m) => m.open(),
+        }
+    }
+}
+
 /// A loaded plugin: its identity and its root module.
 pub struct LoadedPlugin {
     /// Declared name (what `[[sink]] plugin = ...` refers to).
@@ -84,7 +146,7 @@ pub struct LoadedPlugin {
     pub abi_version: String,
     /// Where it was loaded from.
     pub path: PathBuf,
-    module: SinkPluginRef,
+    module: Module,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -113,9 +175,16 @@ impl LoadedPlugin {
             other => invalid(other.to_string()),
         })?;
         check_abi(path, header.version_strings())?;
-        let module: SinkPluginRef = header
-            .init_root_module::<SinkPluginRef>()
-            .map_err(|e| invalid(format!("root module check failed: {e}")))?;
+        let module = match header.init_root_module::<SinkPluginRef>() {
+            Ok(m) => Module::Current(m),
+            // A 2.0.x plugin lacks `check`: abi_stable refuses it against the 2.1 layout
+            // ("too many fields"); check it against the 2.0 layout instead.
+            Err(current) if declares_abi_2_0(header.version_strings()) => header
+                .init_root_module::<v2_0::SinkPluginRef>()
+                .map(Module::V2_0)
+                .map_err(|_| invalid(format!("root module check failed: {current}")))?,
+            Err(e) => return Err(invalid(format!("root module check failed: {e}"))),
+        };
         let plugin = LoadedPlugin {
             name: module.name().to_string(),
             version: module.version().to_string(),
@@ -144,6 +213,32 @@ impl LoadedPlugin {
             RResult::RErr(e) => Err(e),
         }
     }
+
+    /// Checks a sink's settings (JSON text, the same `open` receives) without connecting:
+    /// the plugin parses and validates them as its `open` would. A plugin built against
+    /// ABI 2.0.x has no `check` entry and gives [`SettingsCheck::Unsupported`]. Never
+    /// unwinds: a panic in the plugin's check arrives as an error of kind `Panicked`.
+    pub fn check(&self, settings_json: &str) -> Result<SettingsCheck, SinkError> {
+        let check = match self.module {
+            Module::Current(m) => m.check(),
+            Module::V2_0(_) => None,
+        };
+        let Some(check) = check else {
+            return Ok(SettingsCheck::Unsupported);
+        };
+        match check(RStr::from_str(settings_json)) {
+            RResult::ROk(notes) => Ok(SettingsCheck::Checked {
+                notes: notes.into_iter().map(|n| n.into_string()).collect(),
+            }),
+            RResult::RErr(e) => Err(e),
+        }
+    }
+}
+
+/// True when the plugin declares ABI 2.0.x (the one earlier minor this host still loads).
+fn declares_abi_2_0(theirs: VersionStrings) -> bool {
+    let ours = VersionStrings::new(v2_0::ABI_VERSION).parsed();
+    matches!((theirs.parsed(), ours), (Ok(t), Ok(o)) if t.major == o.major && t.minor == o.minor)
 }
 
 /// Compares the plugin's ABI version with the host's: same major, and for 0.x the same
@@ -256,6 +351,9 @@ mod tests {
         let p = Path::new("/x/libp.so");
         assert!(check_abi(p, VersionStrings::new(ABI_VERSION)).is_ok());
         assert!(check_abi(p, VersionStrings::new("2.7.3")).is_ok());
+        // ABI 2.1 is additive: plugins built against 2.0.x still load (without `check`).
+        assert!(check_abi(p, VersionStrings::new("2.0.0")).is_ok());
+        assert!(check_abi(p, VersionStrings::new("2.0.5")).is_ok());
         let err = check_abi(p, VersionStrings::new("3.0.0"))
             .unwrap_err()
             .to_string();

@@ -11,8 +11,10 @@
 //! of the record API that stays the same across plugin ABI versions.
 use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use azlog_plugin_api::{export_sink_plugin, BatchReport, Record, Sink, SinkError};
+use serde::Deserialize;
 
 const DEFAULT_FIELDS: [&str; 5] = [
     "event.dataset",
@@ -92,39 +94,67 @@ impl Sink for LineSink {
     }
 }
 
-/// Builds the sink from its settings; a bad setting is a permanent error naming the key.
-fn open(settings: serde_json::Value) -> Result<LineSink, SinkError> {
-    let out = match settings.get("path") {
+/// The plugin's own settings. `deny_unknown_fields` turns a typo into an error naming the key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// File to append to (default: stderr).
+    #[serde(default)]
+    path: Option<PathBuf>,
+    /// Canonical fields to print, in order.
+    #[serde(default = "default_fields")]
+    fields: Vec<String>,
+}
+
+fn default_fields() -> Vec<String> {
+    DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect()
+}
+
+/// Parses and checks the settings without side effects: `azlog-hub check-config` runs this
+/// alone (through the root module's `check`), start-up runs it before `open`. Check here
+/// whatever can be checked without connecting or creating anything; a bad setting is a
+/// permanent error naming the key (and never quoting a secret).
+fn settings(settings: serde_json::Value) -> Result<Settings, SinkError> {
+    let s: Settings = azlog_plugin_api::settings::parse(settings)
+        .map_err(|e| SinkError::permanent(format!("example-sink settings: {e}")))?;
+    if let Some(dir) = s.path.as_deref().and_then(Path::parent) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(SinkError::permanent(format!(
+                "example-sink settings: `path`: folder {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    Ok(s)
+}
+
+/// Builds the sink from checked settings: this is where files are opened (or connections made).
+fn open(settings: Settings) -> Result<LineSink, SinkError> {
+    let out = match &settings.path {
         None => Output::Stderr,
-        Some(p) => {
-            let path = p
-                .as_str()
-                .ok_or_else(|| SinkError::permanent("example-sink: `path` must be a string"))?;
+        Some(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| SinkError::permanent(format!("example-sink: open {path}: {e}")))?;
+                .map_err(|e| {
+                    SinkError::permanent(format!("example-sink: open {}: {e}", path.display()))
+                })?;
             Output::File(file)
         }
     };
-    let fields = match settings.get("fields") {
-        None => DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect(),
-        Some(v) => v
-            .as_array()
-            .and_then(|items| {
-                items
-                    .iter()
-                    .map(|i| i.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| {
-                SinkError::permanent("example-sink: `fields` must be a list of field names")
-            })?,
-    };
-    Ok(LineSink { out, fields })
+    Ok(LineSink {
+        out,
+        fields: settings.fields,
+    })
 }
 
 // The plugin's root module: `[[sink]] plugin = "example-sink"` selects it. The macro checks the
-// ABI version at load time and keeps panics from crossing into the host.
-export_sink_plugin!(name: "example-sink", version: env!("CARGO_PKG_VERSION"), open: open);
+// ABI version at load time, keeps panics from crossing into the host, and runs `settings` for
+// both the root module's `check` (check-config) and `open` (start-up), so they never disagree.
+export_sink_plugin!(
+    name: "example-sink",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings,
+    open: open,
+);

@@ -11,7 +11,7 @@
 //!   client_key }`.
 use azlog_codecs::cef::{encode, CefConfig, CefOptions};
 use azlog_plugin_api::{export_sink_plugin, Record, SinkError};
-use azlog_syslog::{split_settings, SyslogLineSink};
+use azlog_syslog::{parse_transport, split_settings, SyslogLineSink, SyslogSender};
 
 const CODEC_KEYS: &[&str] = &["field_map", "truncation_marker"];
 
@@ -20,17 +20,35 @@ type Encoder = Box<dyn FnMut(&Record, &mut String) + Send>;
 
 type CefSink = SyslogLineSink<Encoder>;
 
-fn open(settings: serde_json::Value) -> Result<CefSink, SinkError> {
+/// The sink's settings, parsed and validated (field map read, TLS files read), not connected.
+struct Settings {
+    cfg: CefConfig,
+    sender: SyslogSender,
+}
+
+/// Parses and checks the settings as both `check` and `open` see them; never connects.
+fn settings(settings: serde_json::Value) -> Result<Settings, SinkError> {
     let (codec, transport) = split_settings(settings, CODEC_KEYS)
         .map_err(|e| SinkError::permanent(format!("cef sink: {e}")))?;
-    let options: CefOptions = serde_json::from_value(codec)
+    let options: CefOptions = azlog_plugin_api::settings::parse(codec)
         .map_err(|e| SinkError::permanent(format!("cef sink settings: {e}")))?;
     let cfg =
         CefConfig::load(&options).map_err(|e| SinkError::permanent(format!("cef sink: {e}")))?;
+    let sender = parse_transport("cef", transport, "CEF")?;
+    Ok(Settings { cfg, sender })
+}
+
+fn open(settings: Settings) -> Result<CefSink, SinkError> {
+    let Settings { cfg, sender } = settings;
     let encoder: Encoder = Box::new(move |r, out| {
         encode(r, &cfg, out);
     });
-    SyslogLineSink::open("cef", transport, "CEF", encoder)
+    Ok(SyslogLineSink::from_sender("cef", sender, encoder))
 }
 
-export_sink_plugin!(name: "cef", version: env!("CARGO_PKG_VERSION"), open: open);
+export_sink_plugin!(
+    name: "cef",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings,
+    open: open,
+);

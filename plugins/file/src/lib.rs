@@ -345,13 +345,49 @@ impl Sink for FileSink {
     }
 }
 
-fn open(config: serde_json::Value) -> Result<FileSink, SinkError> {
-    let settings: Settings = serde_json::from_value(config)
+/// Parses and checks the settings (as `check` and `open` both see them), without creating or
+/// opening anything: `path` must not be a directory, and its folder must exist or be
+/// creatable (its nearest existing ancestor is a directory).
+fn settings(config: serde_json::Value) -> Result<Settings, SinkError> {
+    let settings: Settings = azlog_plugin_api::settings::parse(config)
         .map_err(|e| SinkError::permanent(format!("file sink settings: {e}")))?;
+    let path = &settings.path;
+    if path.as_os_str().is_empty() {
+        return Err(SinkError::permanent("file sink settings: `path` is empty"));
+    }
+    if path.is_dir() {
+        return Err(SinkError::permanent(format!(
+            "file sink settings: `path` {} is a directory; name a file",
+            path.display()
+        )));
+    }
+    let mut ancestor = path.parent().filter(|d| !d.as_os_str().is_empty());
+    while let Some(a) = ancestor {
+        if a.exists() {
+            if !a.is_dir() {
+                return Err(SinkError::permanent(format!(
+                    "file sink settings: `path` {}: {} is not a directory",
+                    path.display(),
+                    a.display()
+                )));
+            }
+            break;
+        }
+        ancestor = a.parent().filter(|d| !d.as_os_str().is_empty());
+    }
+    Ok(settings)
+}
+
+fn open(settings: Settings) -> Result<FileSink, SinkError> {
     FileSink::open(settings)
 }
 
-export_sink_plugin!(name: "file", version: env!("CARGO_PKG_VERSION"), open: open);
+export_sink_plugin!(
+    name: "file",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings,
+    open: open,
+);
 
 #[cfg(test)]
 mod tests {
@@ -382,7 +418,7 @@ mod tests {
         if let (Some(c), Some(e)) = (cfg.as_object_mut(), extra.as_object()) {
             c.extend(e.clone());
         }
-        open(cfg).expect("open")
+        open(settings(cfg).expect("settings")).expect("open")
     }
 
     fn lines(path: &Path) -> Vec<serde_json::Value> {
@@ -508,11 +544,27 @@ mod tests {
 
     #[test]
     fn bad_settings_are_permanent_errors() {
-        let err = open(serde_json::json!({"path": "/tmp/x", "format": "xml"}))
-            .err()
-            .expect("error");
+        let err =
+            settings(serde_json::json!({"path": "/tmp/x", "format": "xml"})).expect_err("error");
         assert_eq!(err.kind, azlog_plugin_api::ErrorKind::Permanent);
-        assert!(open(serde_json::json!({})).is_err());
-        assert!(open(serde_json::json!({"path": "/tmp/x", "bogus": 1})).is_err());
+        assert!(settings(serde_json::json!({})).is_err());
+        assert!(settings(serde_json::json!({"path": "/tmp/x", "bogus": 1})).is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = settings(serde_json::json!({"path": dir.path()}))
+            .expect_err("a directory is not a file");
+        assert!(err.message.contains("is a directory"), "{}", err.message);
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").expect("write");
+        let err = settings(serde_json::json!({"path": file.join("sub/out.ndjson")}))
+            .expect_err("a file is not a folder");
+        assert!(
+            err.message.contains("is not a directory"),
+            "{}",
+            err.message
+        );
+        // Checking creates nothing.
+        let later = dir.path().join("later/deeper/out.ndjson");
+        settings(serde_json::json!({"path": later})).expect("creatable");
+        assert!(!dir.path().join("later").exists());
     }
 }

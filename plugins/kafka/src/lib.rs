@@ -37,11 +37,28 @@ use azlog_plugin_api::{export_sink_plugin, SinkError};
 
 pub use producer::KafkaSink;
 
-fn open(config: serde_json::Value) -> Result<KafkaSink, SinkError> {
-    KafkaSink::open(settings::Settings::from_json(config)?)
+/// Parses and checks the settings as both `check` and `open` see them: the keys, the
+/// password resolved (`sasl_password_env` / `_file`), the TLS files readable, and every
+/// librdkafka property accepted by librdkafka's own configuration parser. Creates no
+/// producer, so nothing connects.
+fn settings(config: serde_json::Value) -> Result<settings::Settings, SinkError> {
+    let s = settings::Settings::from_json(config)?;
+    s.client_config()?
+        .create_native_config()
+        .map_err(|e| settings::bad(format!("librdkafka refuses the configuration: {e}")))?;
+    Ok(s)
 }
 
-export_sink_plugin!(name: "kafka", version: env!("CARGO_PKG_VERSION"), open: open);
+fn open(settings: settings::Settings) -> Result<KafkaSink, SinkError> {
+    KafkaSink::open(settings)
+}
+
+export_sink_plugin!(
+    name: "kafka",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings,
+    open: open,
+);
 
 #[cfg(test)]
 mod tests;

@@ -208,7 +208,7 @@ pub(crate) fn bad(msg: impl Into<String>) -> SinkError {
 impl Settings {
     /// Parses and checks the settings JSON.
     pub fn from_json(v: serde_json::Value) -> Result<Settings, SinkError> {
-        let s: Settings = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+        let s: Settings = azlog_plugin_api::settings::parse(v).map_err(bad)?;
         if s.brokers.joined().is_empty() {
             return Err(bad("`brokers` is empty"));
         }
@@ -349,9 +349,14 @@ impl Settings {
             ("ssl.key.location", &self.ssl_key_file),
         ] {
             if let Some(p) = path {
-                if !p.exists() {
-                    return Err(bad(format!("{} does not exist", p.display())));
-                }
+                let setting = match key {
+                    "ssl.ca.location" => "ssl_ca_file",
+                    "ssl.certificate.location" => "ssl_cert_file",
+                    _ => "ssl_key_file",
+                };
+                std::fs::File::open(p).map_err(|e| {
+                    bad(format!("`{setting}` {}: cannot read it: {e}", p.display()))
+                })?;
                 c.set(key, p.display().to_string());
             }
         }

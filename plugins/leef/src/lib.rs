@@ -8,7 +8,7 @@
 //!   `LEEF`.
 use azlog_codecs::leef::{encode, LeefConfig, LeefOptions};
 use azlog_plugin_api::{export_sink_plugin, Record, SinkError};
-use azlog_syslog::{split_settings, SyslogLineSink};
+use azlog_syslog::{parse_transport, split_settings, SyslogLineSink, SyslogSender};
 
 const CODEC_KEYS: &[&str] = &[
     "version",
@@ -23,17 +23,35 @@ type Encoder = Box<dyn FnMut(&Record, &mut String) + Send>;
 
 type LeefSink = SyslogLineSink<Encoder>;
 
-fn open(settings: serde_json::Value) -> Result<LeefSink, SinkError> {
+/// The sink's settings, parsed and validated (field map read, TLS files read), not connected.
+struct Settings {
+    cfg: LeefConfig,
+    sender: SyslogSender,
+}
+
+/// Parses and checks the settings as both `check` and `open` see them; never connects.
+fn settings(settings: serde_json::Value) -> Result<Settings, SinkError> {
     let (codec, transport) = split_settings(settings, CODEC_KEYS)
         .map_err(|e| SinkError::permanent(format!("leef sink: {e}")))?;
-    let options: LeefOptions = serde_json::from_value(codec)
+    let options: LeefOptions = azlog_plugin_api::settings::parse(codec)
         .map_err(|e| SinkError::permanent(format!("leef sink settings: {e}")))?;
     let cfg =
         LeefConfig::load(&options).map_err(|e| SinkError::permanent(format!("leef sink: {e}")))?;
+    let sender = parse_transport("leef", transport, "LEEF")?;
+    Ok(Settings { cfg, sender })
+}
+
+fn open(settings: Settings) -> Result<LeefSink, SinkError> {
+    let Settings { cfg, sender } = settings;
     let encoder: Encoder = Box::new(move |r, out| {
         encode(r, &cfg, out);
     });
-    SyslogLineSink::open("leef", transport, "LEEF", encoder)
+    Ok(SyslogLineSink::from_sender("leef", sender, encoder))
 }
 
-export_sink_plugin!(name: "leef", version: env!("CARGO_PKG_VERSION"), open: open);
+export_sink_plugin!(
+    name: "leef",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings,
+    open: open,
+);

@@ -45,16 +45,22 @@ pub struct HecClient {
 }
 
 impl HecClient {
-    /// Builds the client (TLS roots from `ca_file` or the built-in web roots).
-    pub fn new(settings: &Settings, token: &str, channel: String) -> Result<Self, SinkError> {
+    /// Builds the client (TLS roots from `tls`, built by [`tls_config`] from `ca_file`, or
+    /// the built-in web roots). Connects nothing.
+    pub fn new(
+        settings: &Settings,
+        token: &str,
+        channel: String,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, SinkError> {
         let timeout = Duration::from_millis(settings.timeout_ms);
         let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(timeout)
             .timeout_read(timeout)
             .timeout_write(timeout)
             .user_agent(concat!("azlog-hub-splunk-hec/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &settings.ca_file {
-            builder = builder.tls_config(Arc::new(tls_config(ca)?));
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls);
         }
         let base = settings.url.trim_end_matches('/');
         Ok(HecClient {
@@ -212,7 +218,8 @@ pub fn classify(status: u16, code: Option<u64>, text: &str) -> SinkError {
     }
 }
 
-fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, SinkError> {
+/// The TLS client configuration trusting the certificates of `ca_file` (read here).
+pub(crate) fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, SinkError> {
     let bad =
         |m: String| SinkError::permanent(format!("splunk-hec ca_file {}: {m}", ca_file.display()));
     let pem = std::fs::read(ca_file).map_err(|e| bad(e.to_string()))?;

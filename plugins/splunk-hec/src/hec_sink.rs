@@ -6,7 +6,7 @@ use azlog_codecs::hec::{Encoded, HecEncoder};
 use azlog_plugin_api::{BatchReport, Health, Record, Rejection, Sink, SinkError};
 
 use crate::client::{HecClient, Reply};
-use crate::settings::Settings;
+use crate::settings::Checked;
 
 /// The Splunk HEC sink.
 pub struct HecSink {
@@ -49,15 +49,20 @@ struct PendingAck {
 }
 
 impl HecSink {
-    /// Opens the sink from settings (resolves the token, builds encoder and client).
-    pub fn open(settings: Settings) -> Result<HecSink, SinkError> {
-        let token = settings.token()?;
-        let encoder = settings.encoder()?;
+    /// Opens the sink from checked settings ([`crate::settings::Settings::check`]: token resolved, encoder and
+    /// TLS configuration built). Connects nothing yet: the first batch does.
+    pub fn open(checked: Checked) -> Result<HecSink, SinkError> {
+        let Checked {
+            settings,
+            token,
+            encoder,
+            tls,
+        } = checked;
         let channel = settings
             .channel
             .clone()
             .unwrap_or_else(crate::settings::new_guid);
-        let client = HecClient::new(&settings, &token, channel)?;
+        let client = HecClient::new(&settings, &token, channel, tls)?;
         tracing::info!(url = %settings.url, channel = %client.channel(), ack = settings.ack, gzip = settings.gzip, "splunk-hec sink opened");
         Ok(HecSink {
             encoder,

@@ -29,13 +29,26 @@ mod settings;
 use azlog_plugin_api::{export_sink_plugin, SinkError};
 
 use hec_sink::HecSink;
-use settings::Settings;
+use settings::{Checked, Settings};
 
-fn open(config: serde_json::Value) -> Result<HecSink, SinkError> {
-    HecSink::open(Settings::from_json(config)?)
+/// Opens the sink from settings [`Settings::check`] accepted (the root module's `check` runs
+/// that same function alone).
+fn open_checked(checked: Checked) -> Result<HecSink, SinkError> {
+    HecSink::open(checked)
 }
 
-export_sink_plugin!(name: "splunk-hec", version: env!("CARGO_PKG_VERSION"), open: open);
+/// `open` as the root module runs it: check, then open.
+#[cfg(test)]
+fn open(config: serde_json::Value) -> Result<HecSink, SinkError> {
+    open_checked(Settings::check(config)?)
+}
+
+export_sink_plugin!(
+    name: "splunk-hec",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: Settings::check,
+    open: open_checked,
+);
 
 #[cfg(test)]
 mod tests;

@@ -125,7 +125,7 @@ fn bad(msg: impl Into<String>) -> SinkError {
 impl Settings {
     /// Parses and checks the settings JSON.
     pub fn from_json(v: serde_json::Value) -> Result<Settings, SinkError> {
-        let s: Settings = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+        let s: Settings = azlog_plugin_api::settings::parse(v).map_err(bad)?;
         if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
             return Err(bad("`url` must start with http:// or https://"));
         }
@@ -141,6 +141,26 @@ impl Settings {
             }
         }
         Ok(s)
+    }
+
+    /// Parses the settings JSON and does every check that needs no connection: the keys
+    /// ([`Settings::from_json`]), the token resolved ([`Settings::token`]), the encoder built
+    /// (sourcetypes file read) and the TLS configuration built from `ca_file` (read). Both the
+    /// plugin's `check` and its `open` start here.
+    pub fn check(v: serde_json::Value) -> Result<Checked, SinkError> {
+        let settings = Settings::from_json(v)?;
+        let token = settings.token()?;
+        let encoder = settings.encoder()?;
+        let tls = match &settings.ca_file {
+            Some(ca) => Some(std::sync::Arc::new(crate::client::tls_config(ca)?)),
+            None => None,
+        };
+        Ok(Checked {
+            settings,
+            token,
+            encoder,
+            tls,
+        })
     }
 
     /// Resolves the token from `token`, `token_env` or `token_file` (exactly one).
@@ -224,6 +244,19 @@ impl Settings {
         enc.validate().map_err(|e| bad(e.to_string()))?;
         Ok(enc)
     }
+}
+
+/// Settings that passed [`Settings::check`], with what the checks built. No `Debug`: it
+/// holds the token.
+pub struct Checked {
+    /// The parsed settings.
+    pub settings: Settings,
+    /// The resolved token (a secret).
+    pub token: String,
+    /// The event encoder.
+    pub encoder: HecEncoder,
+    /// TLS roots from `ca_file`, if set.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// True for `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex).

@@ -25,4 +25,4 @@ pub use config::{Framing, HeaderFormat, OversizePolicy, Protocol, SyslogConfig, 
 pub use error::SyslogError;
 pub use header::severity_from_ecs;
 pub use sender::{SendOutcome, SyslogSender};
-pub use sink::{split_settings, SyslogLineSink};
+pub use sink::{parse_transport, split_settings, SyslogLineSink};

@@ -34,24 +34,43 @@ where
     E: FnMut(&Record, &mut String) + Send + 'static,
 {
     /// Builds the sink from transport settings (JSON) and an encoder; `msg_id` is the default
-    /// RFC 5424 MSGID (`CEF`, `LEEF`).
+    /// RFC 5424 MSGID (`CEF`, `LEEF`). Same as [`parse_transport`] then [`Self::from_sender`].
     pub fn open(
         plugin: &'static str,
         transport: Json,
         msg_id: &str,
         encode: E,
     ) -> Result<Self, SinkError> {
-        let cfg: SyslogConfig = serde_json::from_value(transport)
-            .map_err(|e| SinkError::permanent(format!("{plugin} sink settings: {e}")))?;
-        let sender = SyslogSender::new(&cfg, msg_id)
-            .map_err(|e| SinkError::permanent(format!("{plugin} sink: {e}")))?;
-        Ok(SyslogLineSink {
+        Ok(Self::from_sender(
+            plugin,
+            parse_transport(plugin, transport, msg_id)?,
+            encode,
+        ))
+    }
+
+    /// Builds the sink from a sender made by [`parse_transport`] and an encoder.
+    pub fn from_sender(plugin: &'static str, sender: SyslogSender, encode: E) -> Self {
+        SyslogLineSink {
             plugin,
             sender,
             encode,
             line: String::with_capacity(2048),
-        })
+        }
     }
+}
+
+/// Parses and validates a CEF/LEEF sink's transport settings (unknown keys, types, ranges;
+/// for TLS the CA, client certificate and key files are read) and builds the sender, without
+/// connecting: the sender connects on its first batch. `plugin` prefixes the messages;
+/// `msg_id` is the default RFC 5424 MSGID. The plugins' `open` and `check` both use it.
+pub fn parse_transport(
+    plugin: &'static str,
+    transport: Json,
+    msg_id: &str,
+) -> Result<SyslogSender, SinkError> {
+    let cfg: SyslogConfig = azlog_plugin_api::settings::parse(transport)
+        .map_err(|e| SinkError::permanent(format!("{plugin} sink settings: {e}")))?;
+    SyslogSender::new(&cfg, msg_id).map_err(|e| SinkError::permanent(format!("{plugin} sink: {e}")))
 }
 
 impl<E> Sink for SyslogLineSink<E>

@@ -30,11 +30,17 @@ fn load_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, Sy
 pub(crate) fn client_config(t: &TlsSettings) -> Result<Arc<ClientConfig>, SyslogError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    let ca_path = t.ca_file.as_deref().unwrap_or(SYSTEM_CA_BUNDLE);
-    let (added, _ignored) = roots.add_parsable_certificates(load_certs(ca_path, "CA file")?);
+    let (ca_path, ca_what) = match t.ca_file.as_deref() {
+        Some(path) => (path, "`tls.ca_file`"),
+        None => (
+            SYSTEM_CA_BUNDLE,
+            "the system CA bundle (no `tls.ca_file` set)",
+        ),
+    };
+    let (added, _ignored) = roots.add_parsable_certificates(load_certs(ca_path, ca_what)?);
     if added == 0 {
         return Err(SyslogError::Tls(format!(
-            "no usable CA certificate in {ca_path}"
+            "no usable CA certificate in {ca_what} {ca_path}"
         )));
     }
     let builder = ClientConfig::builder_with_provider(provider)
@@ -43,9 +49,10 @@ pub(crate) fn client_config(t: &TlsSettings) -> Result<Arc<ClientConfig>, Syslog
         .with_root_certificates(roots);
     let config = match (&t.client_cert, &t.client_key) {
         (Some(cert), Some(key)) => {
-            let chain = load_certs(cert, "client certificate")?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| SyslogError::Tls(format!("cannot read client key {key}: {e}")))?;
+            let chain = load_certs(cert, "`tls.client_cert`")?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                SyslogError::Tls(format!("cannot read `tls.client_key` {key}: {e}"))
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| SyslogError::Tls(format!("client certificate/key: {e}")))?

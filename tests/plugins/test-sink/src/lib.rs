@@ -6,8 +6,15 @@
 //! * `retryable_failures`: fail the first N `write_batch` calls of each instance (retryable);
 //! * `permanent_error`: fail every `write_batch` permanently with this message;
 //! * `panic_in_open`: panic in `open`;
-//! * `out`: append the `event.id` of each accepted record to this file, one per line.
+//! * `panic_in_check`: panic while parsing the settings (in `check` and in `open`);
+//! * `out`: append the `event.id` of each accepted record to this file, one per line (its
+//!   folder must exist).
+//!
+//! Unknown keys are refused, by `check` (check-config) and `open` alike.
 use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Deserialize;
 
 use azlog_plugin_api::{export_sink_plugin, BatchReport, Record, Rejection, Sink, SinkError};
 
@@ -59,32 +66,70 @@ impl Sink for TestSink {
     }
 }
 
-fn open(cfg: serde_json::Value) -> Result<TestSink, SinkError> {
-    if cfg.get("panic_in_open").and_then(|v| v.as_bool()) == Some(true) {
+/// The settings, as both `check` and `open` parse them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    panic_on_field: Option<String>,
+    #[serde(default)]
+    reject_field: Option<String>,
+    #[serde(default)]
+    retryable_failures: u64,
+    #[serde(default)]
+    permanent_error: Option<String>,
+    #[serde(default)]
+    panic_in_open: bool,
+    #[serde(default)]
+    panic_in_check: bool,
+    #[serde(default)]
+    out: Option<PathBuf>,
+}
+
+fn settings(cfg: serde_json::Value) -> Result<Settings, SinkError> {
+    let s: Settings = azlog_plugin_api::settings::parse(cfg)
+        .map_err(|e| SinkError::permanent(format!("test-sink settings: {e}")))?;
+    if s.panic_in_check {
+        panic!("test: panic while parsing the settings");
+    }
+    if let Some(dir) = s.out.as_deref().and_then(std::path::Path::parent) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(SinkError::permanent(format!(
+                "test-sink settings: `out`: folder {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    Ok(s)
+}
+
+fn open(s: Settings) -> Result<TestSink, SinkError> {
+    if s.panic_in_open {
         panic!("test: panic in open");
     }
-    let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let out = match s("out") {
+    let out = match &s.out {
         Some(p) => Some(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&p)
-                .map_err(|e| SinkError::permanent(format!("test: open {p}: {e}")))?,
+                .open(p)
+                .map_err(|e| SinkError::permanent(format!("test: open {}: {e}", p.display())))?,
         ),
         None => None,
     };
     Ok(TestSink {
-        panic_on_field: s("panic_on_field"),
-        reject_field: s("reject_field"),
-        retryable_failures: cfg
-            .get("retryable_failures")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0),
-        permanent_error: s("permanent_error"),
+        panic_on_field: s.panic_on_field,
+        reject_field: s.reject_field,
+        retryable_failures: s.retryable_failures,
+        permanent_error: s.permanent_error,
         out,
         checksum: 0,
     })
 }
 
-export_sink_plugin!(name: "test-sink", version: env!("CARGO_PKG_VERSION"), open: open);
+export_sink_plugin!(
+    name: "test-sink",
+    version: env!("CARGO_PKG_VERSION"),
+    settings: settings,
+    open: open,
+);

@@ -1,0 +1,385 @@
+//! `azlog-hub check-config` checks each `[[sink]]`'s own keys with its real plugin (plugin ABI
+//! 2.1 `check`), without connecting: typos, bad types, missing files and unset variables fail
+//! with the sink and the key named, secrets never printed; a plugin built against ABI 2.0 still
+//! loads and runs, and is reported as unable to check its keys (not a failure).
+mod pipeline_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use azlog_hub::sink_host::loader::SettingsCheck;
+use azlog_hub::sink_host::PluginRegistry;
+use pipeline_support::{built_dir, copy_plugins, lib_file, write_config};
+
+/// The real sink plugins plus the configurable test sink.
+const PLUGINS: [&str; 6] = [
+    "azlog-sink-cef",
+    "azlog-sink-leef",
+    "azlog-sink-splunk-hec",
+    "azlog-sink-file",
+    "azlog-sink-kafka",
+    "azlog-test-sink",
+];
+
+/// The stand-in for a plugin built against ABI 2.0 (root module without `check`).
+const OLD_PLUGIN: &str = "azlog-test-abi-2-0";
+
+/// The built plugin dir, with the ABI 2.0 stand-in built too (it is not in the shared list of
+/// `pipeline_support`; with `AZLOG_PLUGIN_DIR` set, the workspace build made it).
+fn plugins_built() -> &'static Path {
+    static DONE: OnceLock<()> = OnceLock::new();
+    let dir = built_dir();
+    DONE.get_or_init(|| {
+        if std::env::var_os("AZLOG_PLUGIN_DIR").is_some() {
+            return;
+        }
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", OLD_PLUGIN]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("run cargo build for the ABI 2.0 test plugin");
+        assert!(status.success(), "building {OLD_PLUGIN} failed");
+    });
+    dir
+}
+
+/// A private plugin dir (0755) with copies of `crates`.
+fn stage(dir: &Path, crates: &[&str]) -> PathBuf {
+    plugins_built();
+    let out = dir.join("plugins");
+    std::fs::create_dir_all(&out).expect("mkdir plugins");
+    copy_plugins(&out, crates);
+    out
+}
+
+fn check_config(config: &Path) -> (Option<i32>, String) {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(config)
+        .env_remove("AZLOG_PLUGIN_DIR")
+        .env_remove("AZLOG_EVENTHUBS_CONNECTION_STRING")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run azlog-hub check-config");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// The problem line naming sink `name`.
+fn problem<'a>(out: &'a str, name: &str) -> &'a str {
+    let tag = format!("[[sink]] name = \"{name}\"");
+    out.lines()
+        .find(|l| l.contains(&tag))
+        .unwrap_or_else(|| panic!("no problem reported for sink {name}:\n{out}"))
+}
+
+#[test]
+fn valid_sinks_are_checked_by_their_plugins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = stage(dir.path(), &PLUGINS);
+    let token = dir.path().join("hec.token");
+    std::fs::write(&token, "00000000-0000-0000-0000-000000000000\n").expect("token");
+    let sinks = format!(
+        r#"
+[[sink]]
+name = "siem"
+plugin = "cef"
+host = "siem.example"
+port = 6514
+protocol = "tcp"
+[sink.tls]
+server_name = "siem.example"
+
+[[sink]]
+name = "qradar"
+plugin = "leef"
+host = "qradar.example"
+protocol = "udp"
+delimiter = "^"
+
+[[sink]]
+name = "splunk"
+plugin = "splunk-hec"
+url = "https://splunk.example:8088"
+token_file = "{token}"
+ack = true
+
+[[sink]]
+name = "files"
+plugin = "file"
+path = "{out}"
+
+[[sink]]
+name = "bridge"
+plugin = "kafka"
+brokers = ["kafka.example:9092"]
+[sink.properties]
+"socket.timeout.ms" = 30000
+"#,
+        token = token.display(),
+        out = dir.path().join("not-yet/out.ndjson").display(),
+    );
+    let config = write_config(dir.path(), &plugins, &sinks, "");
+    let (code, out) = check_config(&config);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("OK (nothing was contacted)"), "{out}");
+    for (sink, plugin) in [
+        ("siem", "cef"),
+        ("qradar", "leef"),
+        ("splunk", "splunk-hec"),
+        ("files", "file"),
+        ("bridge", "kafka"),
+    ] {
+        let line = format!(
+            "sink        {sink} (plugin {plugin})\n    its keys  checked by plugin {plugin} "
+        );
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    assert!(
+        !dir.path().join("not-yet").exists(),
+        "checking the file sink must not create its folder"
+    );
+}
+
+#[test]
+fn broken_plugin_keys_fail_naming_the_sink_and_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = stage(dir.path(), &PLUGINS);
+    let unset_var = format!("AZLOG_TEST_UNSET_HEC_TOKEN_{}", std::process::id());
+    let sinks = format!(
+        r#"
+[[sink]]
+name = "siem-typo"
+plugin = "cef"
+hots = "siem.example"
+
+[[sink]]
+name = "qradar-port"
+plugin = "leef"
+port = "514"
+
+[[sink]]
+name = "siem-tls"
+plugin = "cef"
+protocol = "tls"
+[sink.tls]
+ca_file = "{missing}/ca.pem"
+
+[[sink]]
+name = "siem-tls-typo"
+plugin = "cef"
+protocol = "tls"
+[sink.tls]
+ca_fil = "/etc/ssl/ca.pem"
+
+[[sink]]
+name = "splunk-file"
+plugin = "splunk-hec"
+url = "https://splunk.example:8088"
+token_file = "{missing}/hec.token"
+
+[[sink]]
+name = "splunk-env"
+plugin = "splunk-hec"
+url = "https://splunk.example:8088"
+token_env = "{unset_var}"
+
+[[sink]]
+name = "bridge-ca"
+plugin = "kafka"
+brokers = "kafka.example:9093"
+security_protocol = "ssl"
+ssl_ca_file = "{missing}/kafka-ca.pem"
+
+[[sink]]
+name = "bridge-prop"
+plugin = "kafka"
+brokers = "kafka.example:9093"
+[sink.properties]
+"no.such.property" = "1"
+
+[[sink]]
+name = "files-dir"
+plugin = "file"
+path = "{dir}"
+
+[[sink]]
+name = "panics"
+plugin = "test-sink"
+panic_in_check = true
+
+[[sink]]
+name = "not-installed"
+plugin = "no-such-plugin"
+"#,
+        missing = dir.path().join("missing").display(),
+        dir = dir.path().display(),
+    );
+    let config = write_config(dir.path(), &plugins, &sinks, "");
+    let (code, out) = check_config(&config);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(!out.contains("OK (nothing was contacted)"), "{out}");
+    for (sink, wants) in [
+        ("siem-typo", &["plugin `cef`", "unknown field `hots`"][..]),
+        (
+            "qradar-port",
+            &["`port`: invalid type: string \"514\", expected u16"],
+        ),
+        ("siem-tls", &["`tls.ca_file`", "missing/ca.pem"]),
+        ("siem-tls-typo", &["`tls`: unknown field `ca_fil`"]),
+        ("splunk-file", &["token_file", "missing/hec.token"]),
+        ("splunk-env", &[unset_var.as_str(), "is not set"]),
+        ("bridge-ca", &["`ssl_ca_file`", "missing/kafka-ca.pem"]),
+        ("bridge-prop", &["no.such.property"]),
+        ("files-dir", &["`path`", "is a directory"]),
+        ("panics", &["panicked in check"]),
+        (
+            "not-installed",
+            &["plugin `no-such-plugin` is not in", "plugins"],
+        ),
+    ] {
+        let line = problem(&out, sink);
+        for want in wants {
+            assert!(
+                line.contains(want),
+                "sink {sink}: missing {want:?} in {line:?}"
+            );
+        }
+    }
+    assert!(
+        !dir.path().join("missing").exists(),
+        "check-config must not create what the settings name"
+    );
+}
+
+#[test]
+fn secrets_given_in_the_file_never_appear_in_the_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = stage(dir.path(), &PLUGINS);
+    let file_secret = "FILE-SECRET-TOKEN with-a-space";
+    let token_file = dir.path().join("bad.token");
+    std::fs::write(&token_file, file_secret).expect("token file");
+    let sinks = format!(
+        r#"
+[[sink]]
+name = "inline-typed"
+plugin = "splunk-hec"
+url = "https://splunk.example:8088"
+token = 4242424242424242
+
+[[sink]]
+name = "inline-twice"
+plugin = "splunk-hec"
+url = "https://splunk.example:8088"
+token = "INLINE-SECRET-TOKEN-VALUE"
+token_file = "{token_file}"
+
+[[sink]]
+name = "bad-file-token"
+plugin = "splunk-hec"
+url = "https://splunk.example:8088"
+token_file = "{token_file}"
+
+[[sink]]
+name = "kafka-pw"
+plugin = "kafka"
+brokers = "kafka.example:9093"
+security_protocol = "sasl_ssl"
+sasl_username = "$ConnectionString"
+sasl_password = ["KAFKA-SECRET-PASSWORD"]
+"#,
+        token_file = token_file.display(),
+    );
+    let config = write_config(dir.path(), &plugins, &sinks, "");
+    let (code, out) = check_config(&config);
+    assert_eq!(code, Some(1), "{out}");
+    for sink in ["inline-typed", "inline-twice", "bad-file-token", "kafka-pw"] {
+        problem(&out, sink);
+    }
+    assert!(problem(&out, "inline-typed").contains("`token`"), "{out}");
+    assert!(
+        problem(&out, "kafka-pw").contains("`sasl_password`"),
+        "{out}"
+    );
+    for secret in [
+        "4242424242424242",
+        "INLINE-SECRET-TOKEN-VALUE",
+        "FILE-SECRET-TOKEN",
+        "KAFKA-SECRET-PASSWORD",
+    ] {
+        assert!(!out.contains(secret), "{secret} printed:\n{out}");
+    }
+}
+
+#[test]
+fn a_plugin_built_for_abi_2_0_loads_runs_and_cannot_check_its_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = stage(
+        dir.path(),
+        &[OLD_PLUGIN, "azlog-test-sink", "azlog-sink-file"],
+    );
+    assert!(plugins.join(lib_file(OLD_PLUGIN)).exists());
+
+    // In process: the 2.0 plugin loads next to 2.1 ones, opens and takes a batch; `check`
+    // is absent for it and present for the others.
+    let reg = PluginRegistry::load_dir(&plugins).expect("a 2.0 plugin must load");
+    assert_eq!(reg.names(), ["file", "old-sink", "test-sink"]);
+    let old = reg.get("old-sink").expect("old-sink");
+    assert_eq!(old.abi_version, "2.0.0");
+    assert_eq!(
+        old.check("{}").expect("no error"),
+        SettingsCheck::Unsupported
+    );
+    let mut sink = old.open("{}").expect("open the 2.0 plugin");
+    let report = sink
+        .write_batch(abi_stable::std_types::RSlice::from_slice(&[]))
+        .into_result()
+        .expect("write_batch");
+    assert_eq!(report.accepted(), 0);
+    let new = reg.get("test-sink").expect("test-sink");
+    assert_eq!(new.abi_version, azlog_plugin_api::ABI_VERSION);
+    assert_eq!(
+        new.check("{}").expect("valid"),
+        SettingsCheck::Checked { notes: vec![] }
+    );
+    let err = new.check(r#"{"retryable_failure": 1}"#).unwrap_err();
+    assert!(
+        err.message.contains("unknown field `retryable_failure`"),
+        "{}",
+        err.message
+    );
+
+    // check-config: the old plugin's sink is reported, not failed.
+    let sinks = "[[sink]]\nname = \"legacy\"\nplugin = \"old-sink\"\nanything = 1\n\n\
+                 [[sink]]\nname = \"current\"\nplugin = \"test-sink\"\n";
+    let config = write_config(dir.path(), &plugins, sinks, "");
+    let (code, out) = check_config(&config);
+    assert_eq!(code, Some(0), "{out}");
+    let legacy = out
+        .lines()
+        .skip_while(|l| !l.contains("sink        legacy (plugin old-sink)"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no line for the legacy sink:\n{out}"));
+    assert!(
+        legacy.contains("NOT checked")
+            && legacy.contains("ABI 2.0.0")
+            && legacy.contains("rebuild it"),
+        "{legacy}"
+    );
+    assert!(
+        out.contains(
+            "sink        current (plugin test-sink)\n    its keys  checked by plugin test-sink"
+        ),
+        "{out}"
+    );
+}
