@@ -8,29 +8,70 @@
 //!
 //! # Writing a sink plugin
 //!
-//! ```ignore
-//! use azlog_plugin_api::{export_sink_plugin, BatchReport, Health, Record, Sink, SinkError};
+//! ```no_run
+//! use azlog_plugin_api::{export_sink_plugin, BatchReport, Record, Sink, SinkError};
+//! use serde::Deserialize;
 //!
-//! struct Stdout;
+//! struct Stdout {
+//!     prefix: String,
+//! }
 //!
 //! impl Sink for Stdout {
 //!     fn write_batch(&mut self, records: &[Record]) -> Result<BatchReport, SinkError> {
 //!         for r in records {
-//!             println!("{}", r.original);
+//!             println!("{}{}", self.prefix, r.original);
 //!         }
 //!         Ok(BatchReport::all_accepted(records.len()))
 //!     }
 //! }
 //!
-//! fn open(config: serde_json::Value) -> Result<Stdout, SinkError> {
-//!     Ok(Stdout)
+//! #[derive(Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Settings {
+//!     #[serde(default)]
+//!     prefix: String,
 //! }
 //!
-//! export_sink_plugin!(name: "stdout", version: env!("CARGO_PKG_VERSION"), open: open);
+//! /// Parses and validates the settings; never connects (check-config runs it alone).
+//! fn settings(config: serde_json::Value) -> Result<Settings, SinkError> {
+//!     azlog_plugin_api::settings::parse(config)
+//!         .map_err(|e| SinkError::permanent(format!("stdout sink settings: {e}")))
+//! }
+//!
+//! /// Builds the sink from checked settings (connects, opens files ...).
+//! fn open(s: Settings) -> Result<Stdout, SinkError> {
+//!     Ok(Stdout { prefix: s.prefix })
+//! }
+//!
+//! export_sink_plugin!(
+//!     name: "stdout",
+//!     version: env!("CARGO_PKG_VERSION"),
+//!     settings: settings,
+//!     open: open,
+//! );
 //! ```
 //!
-//! Build it as a `cdylib` against the same `azlog-plugin-api` ABI version as the host
+//! Build it as a `cdylib` against an `azlog-plugin-api` of the host's ABI major version
 //! ([`ABI_VERSION`]) and drop the `.so`/`.dll`/`.dylib` into the host's plugin directory.
+//!
+//! # Checking settings without connecting (ABI 2.1)
+//!
+//! The root module's [`SinkPlugin::check`] validates a sink's settings exactly as `open`
+//! would, without connecting: `azlog-hub check-config` calls it for every `[[sink]]`. With the
+//! `settings:` form above the macro builds `check` from the same parser `open` uses, so the
+//! two cannot disagree. Put in that parser everything that can fail without a connection:
+//! unknown keys (`deny_unknown_fields`), types and ranges ([`settings::parse`] names the key
+//! of a bad value), files the settings name (read them), secrets from `_env` / `_file`
+//! (resolve them; never put their values in messages). Leave connecting, creating files and
+//! logging "opened" to `open`. See [`export_sink_plugin!`] for the other two forms.
+//!
+//! # ABI versions
+//!
+//! A host loads plugins of its own ABI major version. Minor versions add fields at the end
+//! of [`SinkPlugin`] (after `open`, its last prefix field): a 2.1 host loads 2.0.x plugins
+//! (checking them against [`module::v2_0::SinkPlugin`], since abi_stable refuses a root
+//! module with fewer fields than the host's type) and treats them as having no `check`; a
+//! 2.0 host loads 2.1 plugins and ignores `check`.
 pub mod ecs;
 pub mod export;
 pub mod ffi_sink;
