@@ -17,8 +17,8 @@ use crate::convert::resource::{split_resource_id, ResourceParts};
 use crate::extract::Extractor;
 use crate::path::Node;
 use crate::schema::plan::{
-    Cond, EmbedKind, FamilyPlan, FieldPlan, HotField, PathPlan, Plan, Slot, Source, Step, Test,
-    NONE,
+    Cond, EmbedKind, FamilyPlan, FieldPlan, FlatStep, HotField, PathPlan, Plan, Slot, Source, Step,
+    Test, NONE,
 };
 use crate::schema::{self, SchemaError, TableSource};
 
@@ -176,7 +176,7 @@ impl Mapper {
         // Every other field, in the family's precomputed output order (sorted by key; among
         // equal keys the later one wins: fixed head < payload < table fields < fixed tail).
         let fields = &family.fields;
-        for slot in &family.static_order {
+        for (slot, &key) in family.static_order.iter().zip(&family.static_keys) {
             let value = match *slot {
                 Slot::Dataset => family.dataset.map(Value::from_static),
                 Slot::Kind => Some(Value::from_static("event")),
@@ -200,7 +200,7 @@ impl Mapper {
             if let Some(v) = value {
                 // Keys of the plan are `'static` (interned): no copy.
                 s.fields.push(Field {
-                    key: Text::from_static(slot.key(fields)),
+                    key: Text::from_static(key),
                     value: v,
                 });
                 s.ranks.push(slot.rank());
@@ -573,6 +573,22 @@ fn extract<'s>(re: &Extractor, text: &'s str) -> Option<&'s str> {
 }
 
 fn eval_field(doc: &Doc<'_, '_, '_>, h: &HotField, f: &FieldPlan) -> Option<Value> {
+    if h.plain {
+        // What the general route below does for paths without `extract` and `map`, from
+        // the hot entry only.
+        return path_ids(h).find_map(|id| {
+            let node = doc.resolve_id(id)?;
+            if node.is_empty_value() {
+                return None;
+            }
+            if h.convert.is_resource_part() {
+                h.convert
+                    .resource_part(doc.resource_parts(node)?.as_ref().as_ref())
+            } else {
+                h.convert.apply(node)
+            }
+        });
+    }
     let converted = match &f.source {
         Source::Const(v) => return Some(v.clone()),
         Source::Paths(_) => path_ids(h).find_map(|id| {
@@ -717,7 +733,7 @@ impl<'t> Doc<'_, 't, '_> {
         let mut cur: &'t Node<'t> = if path.start != NONE {
             self.embed(path.start as usize)?
         } else if path.root_key != NONE {
-            self.root_member(path.root_key as usize)?
+            self.root_member(path.root_key as usize, path.root_text)?
         } else {
             self.root
         };
@@ -733,7 +749,7 @@ impl<'t> Doc<'_, 't, '_> {
 
     fn resolve(&self, path: &PathPlan) -> Option<&'t Node<'t>> {
         let mut cur: &'t Node<'t> = match (path.start, path.root_key) {
-            (None, Some(k)) => self.root_member(k)?,
+            (None, Some(k)) => self.root_member(k, *self.plan.flat.root_keys.get(k)?)?,
             (None, None) => self.root,
             (Some(e), _) => self.embed(e)?,
         };
@@ -747,7 +763,7 @@ impl<'t> Doc<'_, 't, '_> {
     }
 
     /// The record's member for [`Plan::root_keys`]`[k]`, looked up once per record.
-    fn root_member(&self, k: usize) -> Option<&'t Node<'t>> {
+    fn root_member(&self, k: usize, text: FlatStep) -> Option<&'t Node<'t>> {
         let Node::Object(members) = self.root else {
             return None;
         };
@@ -757,7 +773,7 @@ impl<'t> Doc<'_, 't, '_> {
             at
         } else {
             let flat = &self.plan.flat;
-            let key = flat.key_bytes(*flat.root_keys.get(k)?)?;
+            let key = flat.key_bytes(text)?;
             let at = self
                 .root
                 .member_index(key)

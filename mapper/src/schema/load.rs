@@ -300,6 +300,7 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
             priority: own.priority,
             hot: Vec::new(),
             when: Vec::new(),
+            static_keys: Vec::new(),
         };
         if own.fallback {
             fallback = Some(fam.clone());

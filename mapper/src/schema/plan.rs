@@ -57,6 +57,8 @@ pub struct FlatPath {
     pub start: u32,
     /// For root paths: the first key (index into [`Plan::root_keys`]); else [`NONE`].
     pub root_key: u32,
+    /// For root paths: the first key's text, in [`FlatPaths::keys`].
+    pub root_text: FlatStep,
     /// First step, in [`FlatPaths::steps`].
     pub step: u32,
     /// Number of steps.
@@ -94,6 +96,11 @@ pub struct HotField {
     pub timestamp: bool,
     /// [`FieldPlan::default`] is set.
     pub has_default: bool,
+    /// The source is paths, without `extract` and `map`: the value is `convert` applied
+    /// to the first node that converts, so [`FieldPlan`] need not be read.
+    pub plain: bool,
+    /// [`FieldPlan::convert`].
+    pub convert: Conversion,
 }
 
 impl Plan {
@@ -138,8 +145,17 @@ impl Plan {
                     npaths,
                     timestamp: f.target == Target::Timestamp,
                     has_default: f.default.is_some(),
+                    plain: matches!(f.source, Source::Paths(_))
+                        && f.extract.is_none()
+                        && f.map.is_none(),
+                    convert: f.convert,
                 });
             }
+            fam.static_keys = fam
+                .static_order
+                .iter()
+                .map(|slot| slot.key(&fam.fields))
+                .collect();
         }
         self.flat = flat;
     }
@@ -173,9 +189,14 @@ impl FlatPaths {
             self.steps.push(flat);
         }
         let opt = |v: Option<usize>| v.map_or(NONE, |v| u32::try_from(v).unwrap_or(NONE));
+        let root_text = p
+            .root_key
+            .and_then(|k| self.root_keys.get(k).copied())
+            .unwrap_or(FlatStep { off: 0, len: 0 });
         self.paths.push(FlatPath {
             start: opt(p.start),
             root_key: opt(p.root_key),
+            root_text,
             step,
             nsteps: u32::try_from(p.steps.len()).unwrap_or(0),
         });
@@ -303,6 +324,8 @@ pub struct FamilyPlan {
     pub hot: Vec<HotField>,
     /// Every field's `when` conditions, one after the other ([`HotField::when`]).
     pub when: Vec<Cond>,
+    /// The key of each slot of `static_order` (filled by [`Plan::flatten`]).
+    pub static_keys: Vec<&'static str>,
 }
 
 /// One non-payload output field of a family (see [`FamilyPlan::static_order`]).
