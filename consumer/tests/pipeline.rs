@@ -224,6 +224,50 @@ async fn restart_resumes_after_the_checkpoint_without_loss_or_duplicates() {
     );
 }
 
+/// Events already waiting are mapped together (a job per batch, not per event), and records
+/// still reach the sink in each partition's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_events_are_mapped_in_batches_in_partition_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = stage_plugins(dir.path());
+    let out = dir.path().join("out/raw.ndjson");
+    let config = load(&write_config(
+        dir.path(),
+        &plugins,
+        &raw_file_sink("files", &out),
+        "",
+    ));
+    let records = sample_records();
+    let source = MemorySource::new("t", 2);
+    let n = 600;
+    for i in 0..n {
+        let r = tag(&records[i % records.len()], &format!("id{i}"));
+        source.append(&(i % 2).to_string(), envelope(&[r])).unwrap();
+    }
+    let summary = run_until(&config, &source, Duration::from_secs(30), || {
+        read_ids(&out).len() >= n
+    })
+    .await;
+    assert_eq!(summary.events, n as u64);
+    assert!(
+        summary.map_jobs * 4 <= summary.events,
+        "{} jobs for {} waiting events: not batched",
+        summary.map_jobs,
+        summary.events
+    );
+    let ids = read_ids(&out);
+    assert_eq!(ids.len(), n, "each record exactly once");
+    for p in 0..2 {
+        let order: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| id.strip_prefix("id")?.parse::<usize>().ok())
+            .filter(|i| i % 2 == p)
+            .collect();
+        let expected: Vec<usize> = (0..n).filter(|i| i % 2 == p).collect();
+        assert_eq!(order, expected, "partition {p} out of order");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_errors_reconnect_and_resume_after_the_last_acknowledged_position() {
     let dir = tempfile::tempdir().unwrap();

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub bytes: AtomicU64,
     /// Records mapped.
     pub records: AtomicU64,
+    /// Mapping jobs run (one per batch of events that were waiting together).
+    pub map_jobs: AtomicU64,
     /// Checkpoints written.
     pub checkpoints: AtomicU64,
     /// Checkpoint writes that failed.
@@ -62,6 +64,7 @@ impl Metrics {
             events: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             records: AtomicU64::new(0),
+            map_jobs: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             checkpoint_errors: AtomicU64::new(0),
             ready: AtomicBool::new(false),
@@ -110,6 +113,11 @@ impl Metrics {
             "azlog_records_mapped_total",
             "Records mapped to the canonical schema.",
             self.records.load(r),
+        );
+        counter(
+            "azlog_map_jobs_total",
+            "Mapping jobs run; each maps the events of a partition that were waiting together.",
+            self.map_jobs.load(r),
         );
         counter(
             "azlog_checkpoints_written_total",

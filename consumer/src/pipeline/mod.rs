@@ -130,6 +130,8 @@ pub struct RunSummary {
     pub events: u64,
     /// Records mapped.
     pub records: u64,
+    /// Mapping jobs run (each maps the events that were waiting together, see `reader`).
+    pub map_jobs: u64,
     /// Records dead-lettered (all stages).
     pub dead_lettered: u64,
     /// Checkpoints written.
@@ -318,6 +320,7 @@ impl Pipeline {
                 fatal: fatal_tx.clone(),
                 end: end.clone(),
                 jobs: None,
+                batch: Default::default(),
             };
             readers.spawn(r.run(start.clone()));
         }
@@ -415,6 +418,7 @@ fn empty_summary(metrics: &Metrics, error: Option<String>) -> RunSummary {
     RunSummary {
         events: metrics.events.load(r),
         records: metrics.records.load(r),
+        map_jobs: metrics.map_jobs.load(r),
         dead_lettered: metrics.dead.total(),
         checkpoints: metrics.checkpoints.load(r),
         partitions: metrics

@@ -101,6 +101,17 @@ impl PartitionState {
         }
     }
 
+    /// Takes one in-flight slot if one is free now.
+    pub(crate) fn try_reserve(&self) -> bool {
+        match self.permits.try_acquire() {
+            Ok(p) => {
+                p.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Waits until no event of this partition is in flight.
     pub(crate) async fn drained(&self) {
         if let Ok(all) = self.permits.acquire_many(self.max_in_flight).await {

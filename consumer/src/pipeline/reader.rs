@@ -2,7 +2,9 @@
 //! job), mapping jobs on the blocking pool (split the envelope → map → route; at most
 //! `map_workers` at a time over all partitions), and a forwarder task that takes the jobs'
 //! results **in read order**, registers each event with the partition's ack tracker and hands
-//! its records to the sink queues. So consecutive events of one partition map in parallel on
+//! its records to the sink queues. Events already waiting when one arrives go into the same
+//! job (up to [`BATCH_EVENTS`] events or [`BATCH_BYTES`] of bodies), so a stream of small
+//! events does not pay a job, a thread wake-up and a hand-off per event. So consecutive events of one partition map in parallel on
 //! every core while registration and the order into each sink stay the partition's order.
 //! Malformed records are dead-lettered with their position and the partition keeps flowing.
 //! Link errors reconnect with backoff and resume after the last acknowledged position.
@@ -63,8 +65,28 @@ pub(crate) struct Mapped {
 
 /// Mapping jobs of one partition waiting for the forwarder, in read order.
 const FORWARD_DEPTH: usize = 8;
+/// At most this many events per mapping job.
+pub(crate) const BATCH_EVENTS: usize = 64;
+/// A job takes no further event once its bodies reach this many bytes (large events are
+/// mapped one per job, in parallel).
+pub(crate) const BATCH_BYTES: usize = 256 * 1024;
 
-type MapJob = JoinHandle<Result<Mapped, String>>;
+/// The events of one mapping job, in read order, each mapped or the error that stops the
+/// partition.
+type MapJob = JoinHandle<Vec<Result<Mapped, String>>>;
+
+/// Events admitted (in-flight slot taken) and not yet handed to a mapping job.
+#[derive(Default)]
+pub(crate) struct Batch {
+    events: Vec<RawEvent>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn full(&self) -> bool {
+        self.events.len() >= BATCH_EVENTS || self.bytes >= BATCH_BYTES
+    }
+}
 
 pub(crate) struct Reader {
     pub source: Arc<dyn Source>,
@@ -78,6 +100,8 @@ pub(crate) struct Reader {
     pub end: End,
     /// The forwarder's queue (set while `run` reads).
     pub jobs: Option<mpsc::Sender<MapJob>>,
+    /// Events waiting for the next mapping job.
+    pub batch: Batch,
 }
 
 enum Flow {
@@ -142,10 +166,15 @@ impl Reader {
                     continue;
                 }
             };
+            // An item taken while batching that is not an event: handled on the next turn.
+            let mut stashed = None;
             let flow = loop {
-                let item = tokio::select! {
-                    _ = self.stop.wait_for(|s| *s) => break Flow::Stopped,
-                    item = next_with_idle(&mut *reader, self.end.idle) => item,
+                let item = match stashed.take() {
+                    Some(item) => Idle::Item(item),
+                    None => tokio::select! {
+                        _ = self.stop.wait_for(|s| *s) => break Flow::Stopped,
+                        item = next_with_idle(&mut *reader, self.end.idle) => item,
+                    },
                 };
                 match item {
                     Idle::Idle => {
@@ -168,9 +197,23 @@ impl Reader {
                     }
                     Idle::Item(Some(Ok(event))) => {
                         failures = 0;
-                        match self.handle(event).await {
-                            Flow::Next => {}
-                            other => break other,
+                        let mut flow = self.admit(event).await;
+                        // The events already waiting join the same mapping job.
+                        while matches!(flow, Flow::Next) && !self.batch.full() {
+                            match reader.try_next() {
+                                Some(Some(Ok(event))) => flow = self.admit(event).await,
+                                Some(other) => {
+                                    stashed = Some(other);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        let flushed = self.flush().await;
+                        match (flow, flushed) {
+                            (_, Flow::Stopped) | (Flow::Stopped, _) => break Flow::Stopped,
+                            (Flow::Finished, _) => break Flow::Finished,
+                            _ => {}
                         }
                     }
                 }
@@ -212,19 +255,27 @@ impl Reader {
         }
     }
 
-    async fn handle(&mut self, event: RawEvent) -> Flow {
+    /// Admits one event into the batch: checks the replay bound, takes an in-flight slot
+    /// (this is where a slow sink holds the reader back; the batch is handed on first, so the
+    /// events it holds can complete) and counts it. `Finished` when this event ends a replay
+    /// (it is in the batch) or lies past its bound (it is not).
+    async fn admit(&mut self, event: RawEvent) -> Flow {
         if let Some(until) = &self.end.until {
             if until.is_past(&event) {
                 return Flow::Finished;
             }
         }
-        // Room for one more in-flight event: this is where a slow sink holds the reader back.
-        let reserved = tokio::select! {
-            _ = self.stop.wait_for(|s| *s) => return Flow::Stopped,
-            ok = self.state.reserve() => ok,
-        };
-        if !reserved {
-            return Flow::Stopped;
+        if !self.state.try_reserve() {
+            if let Flow::Stopped = self.flush().await {
+                return Flow::Stopped;
+            }
+            let reserved = tokio::select! {
+                _ = self.stop.wait_for(|s| *s) => return Flow::Stopped,
+                ok = self.state.reserve() => ok,
+            };
+            if !reserved {
+                return Flow::Stopped;
+            }
         }
         let st = &self.state;
         st.events.fetch_add(1, Ordering::Relaxed);
@@ -242,8 +293,21 @@ impl Reader {
             .bytes
             .fetch_add(event.body.len() as u64, Ordering::Relaxed);
         let sequence = event.sequence;
+        self.batch.bytes += event.body.len();
+        self.batch.events.push(event);
+        match self.end.sequence {
+            Some(last) if sequence >= last => Flow::Finished,
+            _ => Flow::Next,
+        }
+    }
 
-        // A mapping slot (bounds the CPU work in flight over all partitions), then the job.
+    /// Hands the batch to one mapping job (after a mapping slot, which bounds the CPU work in
+    /// flight over all partitions) and the job to the forwarder.
+    async fn flush(&mut self) -> Flow {
+        if self.batch.events.is_empty() {
+            return Flow::Next;
+        }
+        let events = std::mem::take(&mut self.batch).events;
         let slot = tokio::select! {
             _ = self.stop.wait_for(|s| *s) => return Flow::Stopped,
             slot = self.map.slots.clone().acquire_owned() => slot,
@@ -251,9 +315,18 @@ impl Reader {
         let Ok(slot) = slot else {
             return Flow::Stopped;
         };
+        self.metrics.map_jobs.fetch_add(1, Ordering::Relaxed);
         let map = self.map.clone();
         let job = tokio::task::spawn_blocking(move || {
-            let mapped = map.map_event(event);
+            let mut mapped = Vec::with_capacity(events.len());
+            for event in events {
+                let m = map.map_event(event);
+                let failed = m.is_err();
+                mapped.push(m);
+                if failed {
+                    break; // the forwarder stops at the error
+                }
+            }
             drop(slot);
             mapped
         });
@@ -268,10 +341,7 @@ impl Reader {
             // The forwarder stopped (it reported why).
             return Flow::Stopped;
         }
-        match self.end.sequence {
-            Some(last) if sequence >= last => Flow::Finished,
-            _ => Flow::Next,
-        }
+        Flow::Next
     }
 }
 
@@ -298,13 +368,8 @@ impl Forwarder {
                 _ = self.stop.wait_for(|s| *s) => return,
                 joined = job => joined,
             };
-            let mapped = match joined {
-                Ok(Ok(m)) => m,
-                Ok(Err(e)) => {
-                    // The event is not registered: the checkpoint can never pass it.
-                    let _ = self.fatal.send(e);
-                    return;
-                }
+            let batch = match joined {
+                Ok(batch) => batch,
                 Err(e) => {
                     let _ = self.fatal.send(format!(
                         "partition {}: a mapping job failed: {e}",
@@ -313,29 +378,48 @@ impl Forwarder {
                     return;
                 }
             };
-            let ticket = self.state.register(mapped.checkpoint, mapped.acks);
-            for (i, records) in mapped.per_sink.into_iter().enumerate() {
-                if records.is_empty() {
-                    continue;
-                }
-                let msg = SinkMsg::Event {
-                    partition: self.state.clone(),
-                    ticket,
-                    records,
-                };
-                let sent = tokio::select! {
-                    _ = self.stop.wait_for(|s| *s) => return,
-                    r = self.sinks[i].send(msg) => r,
-                };
-                if sent.is_err() {
-                    let _ = self.fatal.send(format!(
-                        "partition {}: a sink worker stopped",
-                        self.state.id
-                    ));
-                    return;
+            for mapped in batch {
+                match mapped {
+                    Ok(m) => {
+                        if !self.forward(m).await {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // The event is not registered: the checkpoint can never pass it.
+                        let _ = self.fatal.send(e);
+                        return;
+                    }
                 }
             }
         }
+    }
+
+    /// Registers one mapped event and sends its records to the sinks; false when stopped.
+    async fn forward(&mut self, mapped: Mapped) -> bool {
+        let ticket = self.state.register(mapped.checkpoint, mapped.acks);
+        for (i, records) in mapped.per_sink.into_iter().enumerate() {
+            if records.is_empty() {
+                continue;
+            }
+            let msg = SinkMsg::Event {
+                partition: self.state.clone(),
+                ticket,
+                records,
+            };
+            let sent = tokio::select! {
+                _ = self.stop.wait_for(|s| *s) => return false,
+                r = self.sinks[i].send(msg) => r,
+            };
+            if sent.is_err() {
+                let _ = self.fatal.send(format!(
+                    "partition {}: a sink worker stopped",
+                    self.state.id
+                ));
+                return false;
+            }
+        }
+        true
     }
 }
 

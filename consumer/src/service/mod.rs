@@ -423,6 +423,7 @@ impl RunSummary {
         RunSummary {
             events: 0,
             records: 0,
+            map_jobs: 0,
             dead_lettered: 0,
             checkpoints: 0,
             partitions: Default::default(),

@@ -413,6 +413,14 @@ impl PartitionReader for EventHubsReader {
         self.rx.recv().await
     }
 
+    fn try_next(&mut self) -> Option<Option<Result<RawEvent, SourceError>>> {
+        match self.rx.try_recv() {
+            Ok(item) => Some(Some(item)),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+        }
+    }
+
     async fn close(mut self: Box<Self>) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

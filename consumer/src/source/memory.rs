@@ -225,6 +225,15 @@ impl PartitionReader for MemoryReader {
         }
     }
 
+    fn try_next(&mut self) -> Option<Option<Result<RawEvent, SourceError>>> {
+        if self.partition.generation.load(Ordering::SeqCst) != self.generation {
+            return None; // `next` reports the detach
+        }
+        let e = self.partition.lock().events.get(self.cursor).cloned()?;
+        self.cursor += 1;
+        Some(Some(Ok(e)))
+    }
+
     async fn close(self: Box<Self>) {}
 }
 

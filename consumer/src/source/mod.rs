@@ -85,6 +85,14 @@ pub trait PartitionReader: Send {
     /// it. An `Err` also ends the reader.
     async fn next(&mut self) -> Option<Result<RawEvent, SourceError>>;
 
+    /// The next item if it is ready now, without waiting or starting any I/O: `Some(item)`
+    /// with what [`PartitionReader::next`] would have returned, `None` when nothing is ready
+    /// (or the reader cannot tell). The pipeline hands the events that are already waiting to
+    /// one mapping job instead of one job each. The default never has one ready.
+    fn try_next(&mut self) -> Option<Option<Result<RawEvent, SourceError>>> {
+        None
+    }
+
     /// Detaches from the partition.
     async fn close(self: Box<Self>);
 }

@@ -311,6 +311,11 @@ impl PartitionReader for WadReader {
         self.queue.pop_front().map(Ok)
     }
 
+    /// Rows already fetched (never a new poll).
+    fn try_next(&mut self) -> Option<Option<Result<RawEvent, SourceError>>> {
+        self.queue.pop_front().map(|e| Some(Ok(e)))
+    }
+
     /// Parks the poller: the pipeline's final checkpoints come after the readers closed, and
     /// their acknowledgements must still reach it. Rows queued here and not handed on are
     /// never covered by a checkpoint, so they are read again after a restart.
