@@ -487,6 +487,9 @@ impl KafkaConfig {
         // Stored (acknowledged) offsets reach the group within a second; a crash re-delivers
         // at most about that much.
         set("auto.commit.interval.ms", "1000", false);
+        // New partitions, and new topics matching the pattern, are seen at the next metadata
+        // refresh (librdkafka's default is 5 minutes); the run then reads them at once.
+        set("topic.metadata.refresh.interval.ms", "5000", false);
         set(
             "auto.offset.reset",
             match self.start {
@@ -562,6 +565,11 @@ mod tests {
         let s = c.client_settings();
         assert!(s.contains(&("auto.offset.reset".into(), "latest".into(), false)));
         assert!(s.contains(&("fetch.min.bytes".into(), "1".into(), false)));
+        assert!(s.contains(&(
+            "topic.metadata.refresh.interval.ms".into(),
+            "5000".into(),
+            false
+        )));
         assert!(!format!("{c:?}").contains("KEYPW"), "{c:?}");
     }
 

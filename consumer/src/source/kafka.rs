@@ -17,9 +17,18 @@
 //!   start (offset, earliest/latest, or `offsets_for_times`), and checkpoints are committed to
 //!   the group only with `--commit`.
 //!
-//! Partitions are those of the matching topics when the run starts; a topic or partition
-//! created later is read after the next restart (its records are left uncommitted until then).
-use std::collections::{HashMap, HashSet};
+//! * **New partitions (group mode):** partitions added to a topic, a new topic matching the
+//!   pattern, or a partition a rebalance assigns that the running pipeline has no reader for:
+//!   the dispatcher holds the records it polled for it, pauses the partition (librdkafka then
+//!   fetches it again after the last record returned, so nothing is skipped) and signals
+//!   [`run_kafka`], which stops the pipeline gracefully (readers stop, sinks drain, final
+//!   checkpoints stored and committed) and starts it again on the new partition set
+//!   ([`live`]). The held records go first into the new reader's queue, then the partition is
+//!   resumed. Records a reader returned stay kept until a checkpoint covers them: what the
+//!   stopped pipeline had taken but not handed to the sinks is read again by the next one. librdkafka notices new partitions and topics at its metadata refresh
+//!   (`topic.metadata.refresh.interval.ms`, 5 s by default here, see
+//!   [`crate::config::kafka::KafkaConfig::client_settings`]).
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -27,9 +36,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
+};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -81,6 +93,16 @@ struct Shared {
     fatal: tokio::sync::watch::Sender<Option<String>>,
     drain_timeout: Duration,
     unknown_warned: Mutex<HashSet<String>>,
+    /// Group mode: records polled for partitions the running pipeline has no reader for (the
+    /// partition is paused meanwhile), in offset order; handed on once a queue exists for them.
+    held: Mutex<BTreeMap<String, Vec<RawEvent>>>,
+    /// Bumped when a partition is held: the run restarts the pipeline on the new partition set.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// Group mode: the records each partition's reader returned that no stored offset covers
+    /// yet (trimmed at each checkpoint). A pipeline that stops may drop records it had taken but
+    /// not handed to the sinks; the next pipeline of the run reads these again first, so a
+    /// restart on new partitions loses nothing.
+    returned: Mutex<HashMap<String, std::collections::VecDeque<RawEvent>>>,
     counters: KafkaCounters,
 }
 
@@ -101,6 +123,8 @@ struct KafkaCounters {
     client_errors: AtomicU64,
     /// Partitions currently assigned (group mode).
     assigned: AtomicI64,
+    /// Partitions found while running (no reader yet): each restarts the pipeline.
+    new_partitions: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,12 +172,110 @@ impl Shared {
     fn error_text(&self) -> Option<(String, bool)> {
         lock(&self.last_error).clone()
     }
+
+    /// Revoked partitions: their held records are dropped (nothing of them was committed, so
+    /// their next owner reads them) and the pause is lifted (librdkafka keeps an application
+    /// pause across a re-assignment).
+    fn release_held(&self, consumer: &HubConsumer, ids: &[String]) {
+        let mut held = lock(&self.held);
+        for id in ids {
+            let Some(records) = held.remove(id) else {
+                continue;
+            };
+            tracing::info!(partition = %id, held = records.len(), "partition revoked before the pipeline read it; its records are left to its next owner");
+            if let Some((topic, p)) = split_id(id) {
+                resume(consumer, topic, p);
+            }
+        }
+    }
+
+    /// Drops the kept records of `id` before offset `next` (a checkpoint covers them).
+    fn forget_returned(&self, id: &str, next: i64) {
+        let mut returned = lock(&self.returned);
+        if let Some(kept) = returned.get_mut(id) {
+            while kept.front().is_some_and(|e| e.sequence < next) {
+                kept.pop_front();
+            }
+        }
+    }
+
+    /// The partitions held for the next pipeline.
+    fn held_ids(&self) -> Vec<String> {
+        lock(&self.held).keys().cloned().collect()
+    }
+}
+
+fn one_partition(topic: &str, p: i32) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, p);
+    tpl
+}
+
+fn pause(consumer: &HubConsumer, topic: &str, p: i32) {
+    if let Err(e) = consumer.pause(&one_partition(topic, p)) {
+        // Not fatal: the held records keep growing in offset order until the pipeline reads
+        // the partition.
+        tracing::warn!(partition = %partition_id(topic, p), error = %e, "pausing a new partition failed");
+    }
+}
+
+fn resume(consumer: &HubConsumer, topic: &str, p: i32) {
+    if let Err(e) = consumer.resume(&one_partition(topic, p)) {
+        tracing::debug!(partition = %partition_id(topic, p), error = %e, "resuming a partition failed (no longer assigned)");
+    }
 }
 
 /// The consumer context: logs through `tracing`, keeps the last error, drains on revoke.
 pub struct HubContext {
     shared: Arc<Shared>,
     mode: KafkaMode,
+    /// Group mode with `start_position = "latest"`: a partition created while running (no
+    /// queue yet) and without a committed offset starts at its beginning, not at its end
+    /// (records written to it before the group noticed it are new to this run too).
+    new_from_beginning: bool,
+}
+
+impl HubContext {
+    /// Sets the start of the partitions of `tpl` this run did not list and the group has no
+    /// committed offset for to their beginning (see [`HubContext::new_from_beginning`]).
+    fn start_new_partitions_at_beginning(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let mut unknown = TopicPartitionList::new();
+        {
+            let senders = lock(&self.shared.senders);
+            for e in tpl.elements() {
+                if !senders.contains_key(&partition_id(e.topic(), e.partition())) {
+                    unknown.add_partition(e.topic(), e.partition());
+                }
+            }
+        }
+        if unknown.count() == 0 {
+            return;
+        }
+        let committed = match consumer.committed_offsets(unknown, LOOKUP_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "rebalance: committed offsets of new partitions unknown; they start at start_position");
+                return;
+            }
+        };
+        for e in committed.elements() {
+            if matches!(e.offset(), Offset::Offset(_)) {
+                continue;
+            }
+            match tpl.set_partition_offset(e.topic(), e.partition(), Offset::Beginning) {
+                Ok(()) => {
+                    tracing::info!(partition = %partition_id(e.topic(), e.partition()), "rebalance: a partition created while running, without a committed offset: read from its beginning")
+                }
+                Err(err) => {
+                    tracing::warn!(partition = %partition_id(e.topic(), e.partition()), error = %err, "rebalance: could not set the start of a new partition")
+                }
+            }
+        }
+    }
 }
 
 /// Errors reconnecting will not fix: authentication and TLS set-up/verification.
@@ -217,6 +339,41 @@ impl ClientContext for HubContext {
 }
 
 impl ConsumerContext for HubContext {
+    /// rdkafka's default rebalance (pre-rebalance, assign/unassign, post-rebalance), with the
+    /// start of new partitions set first (see [`HubContext::new_from_beginning`]).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        if assign && self.new_from_beginning {
+            self.start_new_partitions_at_beginning(consumer, tpl);
+        }
+        let tpl: &TopicPartitionList = tpl;
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match (assign, cooperative) {
+            (true, true) => consumer.incremental_assign(tpl),
+            (true, false) => consumer.assign(tpl),
+            (false, true) => consumer.incremental_unassign(tpl),
+            (false, false) => consumer.unassign(),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, assign, "rebalance: (un)assigning failed");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         let counters = &self.shared.counters;
         match result {
@@ -256,6 +413,7 @@ impl ConsumerContext for HubContext {
                     .iter()
                     .map(|e| partition_id(e.topic(), e.partition()))
                     .collect();
+                self.shared.release_held(consumer, &ids);
                 let started = Instant::now();
                 let pending = self.shared.wait_drained(&ids);
                 if pending.is_empty() {
@@ -269,6 +427,12 @@ impl ConsumerContext for HubContext {
                     Err(e) => {
                         tracing::debug!(error = %e, "rebalance: nothing committed")
                     }
+                }
+                // What was read past the commit is fetched again from the committed offset
+                // (by this consumer if re-assigned, else by the next owner).
+                let mut returned = lock(&self.shared.returned);
+                for id in &ids {
+                    returned.remove(id);
                 }
             }
             Rebalance::Assign(tpl) => {
@@ -318,6 +482,7 @@ impl KafkaSource {
             KafkaMode::Assign => cc.set("enable.auto.commit", "false"),
         };
         let (fatal, _) = tokio::sync::watch::channel(None);
+        let (changes, _) = tokio::sync::watch::channel(0u64);
         let shared = Arc::new(Shared {
             senders: Mutex::default(),
             receivers: Mutex::default(),
@@ -327,11 +492,16 @@ impl KafkaSource {
             fatal,
             drain_timeout: config.rebalance_drain_timeout,
             unknown_warned: Mutex::default(),
+            held: Mutex::default(),
+            changes,
+            returned: Mutex::default(),
             counters: KafkaCounters::default(),
         });
         let context = HubContext {
             shared: shared.clone(),
             mode,
+            new_from_beginning: mode == KafkaMode::Group
+                && config.start == crate::config::kafka::KafkaStart::Latest,
         };
         let consumer: HubConsumer = cc.create_with_context(context).map_err(|e| {
             // librdkafka's configuration errors name the key, never the value.
@@ -345,7 +515,7 @@ impl KafkaSource {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("kafka-dispatch".into())
-                .spawn(move || dispatch(&consumer, &shared, &stop))
+                .spawn(move || dispatch(&consumer, &shared, mode, &stop))
                 .map_err(|e| SourceError::fatal(format!("starting the Kafka thread: {e}")))?
         };
         Ok(KafkaSource {
@@ -369,6 +539,27 @@ impl KafkaSource {
         })
     }
 
+    /// Changes whenever a partition without a reader is found (group mode): the pipeline
+    /// must restart to read it.
+    pub fn partition_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.changes.subscribe()
+    }
+
+    /// Commits the stored offsets now (group mode), between two pipelines of a run.
+    pub async fn commit_stored(&self) {
+        if self.mode != KafkaMode::Group {
+            return;
+        }
+        let consumer = self.consumer.clone();
+        let _ = blocking(
+            move || match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!("stored Kafka offsets committed"),
+                Err(e) => tracing::debug!(error = %e, "nothing committed"),
+            },
+        )
+        .await;
+    }
+
     fn error_with_context(&self, what: &str, e: &KafkaError) -> SourceError {
         let (reason, fatal) = match self.shared.error_text() {
             Some((r, f)) => (format!("{e} (last client error: {r})"), f),
@@ -384,8 +575,11 @@ impl KafkaSource {
 }
 
 /// The dispatcher: polls the consumer and hands records to their partition queues.
-fn dispatch(consumer: &HubConsumer, shared: &Shared, stop: &AtomicBool) {
+fn dispatch(consumer: &HubConsumer, shared: &Shared, mode: KafkaMode, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
+        if !hand_on_held(consumer, shared, stop) {
+            return;
+        }
         let event = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
             Some(Err(e)) => {
@@ -412,29 +606,98 @@ fn dispatch(consumer: &HubConsumer, shared: &Shared, stop: &AtomicBool) {
             },
         };
         let id = event.partition.clone();
-        let next = event.sequence + 1;
+        if let Some(records) = lock(&shared.held).get_mut(&id) {
+            // Fetched before the pause took effect: kept in order behind the others.
+            records.push(event);
+            continue;
+        }
         let Some(tx) = lock(&shared.senders).get(&id).cloned() else {
-            if lock(&shared.unknown_warned).insert(id.clone()) {
-                tracing::warn!(partition = %id, "records of a partition that was not there when the run started: not read (and not committed) until the next restart");
+            if mode == KafkaMode::Group {
+                hold(consumer, shared, event);
+            } else if lock(&shared.unknown_warned).insert(id.clone()) {
+                tracing::warn!(partition = %id, "records of a partition that is not part of this replay: not read");
             }
             continue;
         };
-        let mut item = event;
-        loop {
-            match tx.try_send(item) {
-                Ok(()) => {
-                    shared.set_progress(&id, |p| p.delivered = Some(next));
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Full(back)) => {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    item = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
+        if !send(&tx, shared, event, stop) {
+            return;
+        }
+    }
+}
+
+/// A record of a partition the pipeline has no reader for: keep it, pause the partition and
+/// ask for a restart of the pipeline.
+fn hold(consumer: &HubConsumer, shared: &Shared, event: RawEvent) {
+    let id = event.partition.clone();
+    let offset = event.sequence;
+    lock(&shared.held).insert(id.clone(), vec![event]);
+    if let Some((topic, p)) = split_id(&id) {
+        pause(consumer, topic, p);
+    }
+    shared
+        .counters
+        .new_partitions
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::info!(partition = %id, offset, "records of a partition this pipeline does not read yet: partition paused, restarting the pipeline to read it");
+    shared.changes.send_modify(|n| *n += 1);
+}
+
+/// Hands the held records of partitions that have a queue now (the new pipeline listed them)
+/// to it, then resumes those partitions. False when stopped meanwhile.
+fn hand_on_held(consumer: &HubConsumer, shared: &Shared, stop: &AtomicBool) -> bool {
+    let ready: Vec<(String, Vec<RawEvent>, mpsc::Sender<RawEvent>)> = {
+        let mut held = lock(&shared.held);
+        if held.is_empty() {
+            return true;
+        }
+        let senders = lock(&shared.senders);
+        let ids: Vec<String> = held
+            .keys()
+            .filter(|id| senders.contains_key(*id))
+            .cloned()
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let tx = senders.get(&id)?.clone();
+                let records = held.remove(&id)?;
+                Some((id, records, tx))
+            })
+            .collect()
+    };
+    for (id, records, tx) in ready {
+        let n = records.len();
+        for event in records {
+            if !send(&tx, shared, event, stop) {
+                return false;
             }
+        }
+        if let Some((topic, p)) = split_id(&id) {
+            resume(consumer, topic, p);
+        }
+        tracing::info!(partition = %id, records = n, "new partition: held records handed to its reader, partition resumed");
+    }
+    true
+}
+
+/// Puts `event` into its partition queue, waiting while it is full. False when stopped.
+fn send(tx: &mpsc::Sender<RawEvent>, shared: &Shared, event: RawEvent, stop: &AtomicBool) -> bool {
+    let id = event.partition.clone();
+    let next = event.sequence + 1;
+    let mut item = event;
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => {
+                shared.set_progress(&id, |p| p.delivered = Some(next));
+                return true;
+            }
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return true,
         }
     }
 }
@@ -475,6 +738,7 @@ impl Source for KafkaSource {
             ("azlog_kafka_commits_total", "Offset commits confirmed by the group coordinator.", &c.commits),
             ("azlog_kafka_commit_errors_total", "Offset commits that failed.", &c.commit_errors),
             ("azlog_kafka_client_errors_total", "Client-level errors reported by librdkafka (brokers, connections, authentication).", &c.client_errors),
+            ("azlog_kafka_new_partitions_total", "Partitions found while running (new partitions or topics, or assigned without a reader); each restarted the pipeline to read them.", &c.new_partitions),
         ];
         for (name, help, v) in counters {
             write_family(out, name, "counter", help);
@@ -535,6 +799,13 @@ impl Source for KafkaSource {
                 return Err(SourceError::retryable(format!(
                     "topics {missing:?} do not exist (yet)"
                 )));
+            }
+        }
+        // Partitions held for this pipeline (found while the previous one ran) are read even
+        // if this metadata answer does not list them yet.
+        for id in self.shared.held_ids() {
+            if !ids.contains(&id) {
+                ids.push(id);
             }
         }
         if ids.is_empty() {
@@ -611,8 +882,25 @@ impl Source for KafkaSource {
                     "{partition}: not a partition of this run (or already open)"
                 ))
             })?;
+        // Group mode: what the previous pipeline of this run read but did not checkpoint.
+        let again = match self.mode {
+            KafkaMode::Group => lock(&self.shared.returned)
+                .remove(partition)
+                .unwrap_or_default(),
+            KafkaMode::Assign => Default::default(),
+        };
+        if !again.is_empty() {
+            tracing::info!(
+                partition,
+                records = again.len(),
+                from = again.front().map(|e| e.sequence),
+                "reading again the records the previous pipeline did not checkpoint"
+            );
+        }
         Ok(Box::new(KafkaReader {
             id: partition.to_owned(),
+            again,
+            keep: self.mode == KafkaMode::Group,
             rx: Some(rx),
             shared: self.shared.clone(),
             fatal: self.shared.fatal.subscribe(),
@@ -685,6 +973,10 @@ impl KafkaSource {
 
 struct KafkaReader {
     id: String,
+    /// Group mode: records to return before the queue's (see [`Shared::returned`]).
+    again: std::collections::VecDeque<RawEvent>,
+    /// Group mode: keep what is returned until a checkpoint covers it.
+    keep: bool,
     rx: Option<mpsc::Receiver<RawEvent>>,
     shared: Arc<Shared>,
     fatal: tokio::sync::watch::Receiver<Option<String>>,
@@ -697,13 +989,24 @@ struct KafkaReader {
 impl PartitionReader for KafkaReader {
     async fn next(&mut self) -> Option<Result<RawEvent, SourceError>> {
         loop {
-            let rx = self.rx.as_mut()?;
-            let fatal = self.fatal.clone();
-            let item = tokio::select! {
-                item = rx.recv() => item,
-                r = wait_fatal(fatal) => return Some(Err(SourceError::fatal(r))),
+            let ev = match self.again.pop_front() {
+                Some(ev) => ev,
+                None => {
+                    let rx = self.rx.as_mut()?;
+                    let fatal = self.fatal.clone();
+                    let item = tokio::select! {
+                        item = rx.recv() => item,
+                        r = wait_fatal(fatal) => return Some(Err(SourceError::fatal(r))),
+                    };
+                    item?
+                }
             };
-            let ev = item?;
+            if self.keep {
+                lock(&self.shared.returned)
+                    .entry(self.id.clone())
+                    .or_default()
+                    .push_back(ev.clone());
+            }
             if let Some(start) = &self.admit {
                 if !start.admits(&ev) {
                     continue;
@@ -720,6 +1023,12 @@ impl PartitionReader for KafkaReader {
     async fn close(mut self: Box<Self>) {
         if let Some(rx) = self.rx.take() {
             lock(&self.shared.receivers).insert(self.id.clone(), rx);
+        }
+        // Not returned yet: first in line for the next reader.
+        if !self.again.is_empty() {
+            let mut returned = lock(&self.shared.returned);
+            let kept = returned.entry(self.id.clone()).or_default();
+            kept.extend(std::mem::take(&mut self.again));
         }
     }
 }
@@ -810,6 +1119,9 @@ impl CheckpointStore for KafkaOffsets {
         let (topic, p) =
             split_id(&cp.partition).ok_or_else(|| invalid(cp, "not <topic>/<partition>"))?;
         let next = cp.sequence + 1;
+        if self.mode == KafkaMode::Group {
+            self.shared.forget_returned(&cp.partition, next);
+        }
         match self.mode {
             KafkaMode::Group => match self.store(topic, p, next) {
                 Ok(()) => {
@@ -862,7 +1174,7 @@ pub fn checkpoint_key(config: &KafkaConfig) -> CheckpointKey {
 }
 
 /// `azlog-hub run` with `[source.kafka]`: the group consumer through the pipeline into the
-/// configured sinks until `stop`.
+/// configured sinks until `stop`; the pipeline restarts when partitions appear ([`live`]).
 pub async fn run_kafka(
     config: &crate::config::HubConfig,
     kafka: &KafkaConfig,
@@ -871,7 +1183,7 @@ pub async fn run_kafka(
     let source =
         KafkaSource::new(kafka, KafkaMode::Group).map_err(|e| anyhow::anyhow!(e.message))?;
     let offsets: Arc<dyn CheckpointStore> = source.offsets();
-    let source: Arc<dyn Source> = Arc::new(source);
+    let source = Arc::new(source);
     tracing::info!(source = %source.describe(), "Kafka source");
     // Offsets reach the group only through checkpoints: keep a time cadence.
     let opts = crate::service::source_checkpointed(
@@ -880,8 +1192,11 @@ pub async fn run_kafka(
         checkpoint_key(kafka),
         Duration::from_secs(1),
     );
-    crate::service::run_live(config, source, opts, stop).await
+    live::run_epochs(config, source, opts, stop).await
 }
+
+#[path = "kafka_live.rs"]
+mod live;
 
 #[cfg(test)]
 mod tests {

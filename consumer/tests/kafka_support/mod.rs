@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -144,6 +144,49 @@ pub async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) {
         Duration::from_secs(60),
     )
     .await;
+}
+
+/// Grows `topic` to `total` partitions (admin CreatePartitions) and waits until the metadata
+/// shows them all.
+pub async fn add_partitions(config: &ClientConfig, topic: &str, total: usize) {
+    let admin: AdminClient<DefaultClientContext> = config.create().expect("admin client");
+    let res = admin
+        .create_partitions(
+            &[NewPartitions::new(topic, total)],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create_partitions");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("create partitions of {t}: {e}"));
+    }
+    wait_topic_ready(config, topic, total, Duration::from_secs(60)).await;
+}
+
+/// The offsets `group` committed for partitions `0..partitions` of `topic` (`None`: none).
+pub fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<Option<i64>> {
+    let c: BaseConsumer = client(brokers, &[("group.id", group)])
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    got.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(n) => Some(n),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Waits (up to `timeout`) until the broker's metadata lists `topic` with `partitions`
