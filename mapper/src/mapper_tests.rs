@@ -688,3 +688,81 @@ fn fast_key_order_check_agrees_with_str_compare() {
         }
     }
 }
+
+/// The root key filter never rejects a key the record holds, exactly or ignoring ASCII
+/// case; it rejects most others.
+#[test]
+fn root_key_set_keeps_every_member_and_case_variant() {
+    let keys = [
+        "",
+        "a",
+        "A",
+        "time",
+        "TimeGenerated",
+        "resourceId",
+        "RESOURCEID",
+        "properties",
+        "category",
+        "operationName",
+        "Level",
+        "level",
+        "callerIpAddress",
+        "x.y",
+        "ü",
+    ];
+    let members = keys
+        .iter()
+        .map(|k| (Cow::Borrowed(*k), Node::Null))
+        .collect::<Vec<_>>();
+    let set = KeySet::of(&Node::Object(members));
+    for k in keys {
+        for variant in [k.to_owned(), k.to_ascii_lowercase(), k.to_ascii_uppercase()] {
+            assert!(set.may_hold(variant.as_bytes()), "{variant}");
+        }
+    }
+    let absent = (0..200)
+        .map(|i| format!("absent{i}"))
+        .filter(|k| set.may_hold(k.as_bytes()))
+        .count();
+    assert!(absent < 100, "{absent} of 200 absent keys pass the filter");
+    assert!(!KeySet::of(&Node::Null).may_hold(b"a"));
+}
+
+/// Root members resolve exactly first, then ignoring case, absent ones to nothing, with
+/// the filter and the per-record cache in front of the lookup, across records.
+#[test]
+fn root_members_resolve_per_record() {
+    let m = Mapper::from_tables(&[(
+        "t.toml",
+        r#"
+[family]
+name = "t"
+dataset = "t.logs"
+fallback = true
+
+[[field]]
+to = "a.exact"
+from = "Level"
+
+[[field]]
+to = "a.folded"
+from = "CATEGORY"
+
+[[field]]
+to = "a.absent"
+from = ["nothere", "NoThere"]
+default = "none"
+"#,
+    )])
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (json, exact, folded) in [
+        (r#"{"level":"1","Level":"2","category":"c"}"#, "2", "c"),
+        (r#"{"LEVEL":"3","Category":"d","CATEGORY":"e"}"#, "3", "e"),
+        (r#"{"level":"4","category":"f","Category":"g"}"#, "4", "f"),
+    ] {
+        let r = map(&m, json);
+        assert_eq!(s(&r, "a.exact").as_deref(), Some(exact), "{json}");
+        assert_eq!(s(&r, "a.folded").as_deref(), Some(folded), "{json}");
+        assert_eq!(s(&r, "a.absent").as_deref(), Some("none"), "{json}");
+    }
+}
