@@ -186,8 +186,8 @@ pub fn check_undeclared(
 ) -> RResult<RVec<RString>, SinkError> {
     guarded(plugin, "check", config_json, |_config| {
         Ok(RVec::from(vec![RString::from(format!(
-            "plugin `{plugin}` declares no settings check (it is exported with `open` only); \
-             its own keys are checked when the sink opens"
+            "plugin `{plugin}` exports no settings check (export_sink_plugin! with `open` \
+             only): only the JSON was checked here, its own keys are checked when the sink opens"
         ))]))
     })
 }
@@ -375,7 +375,9 @@ mod tests {
             .expect("ok");
         assert_eq!(notes.len(), 1);
         assert!(
-            notes[0].contains("legacy") && notes[0].contains("checked when the sink opens"),
+            notes[0].contains("legacy")
+                && notes[0].contains("only the JSON was checked")
+                && notes[0].contains("checked when the sink opens"),
             "{}",
             notes[0]
         );
