@@ -1001,22 +1001,35 @@ impl PartitionReader for KafkaReader {
                     item?
                 }
             };
-            if self.keep {
-                lock(&self.shared.returned)
-                    .entry(self.id.clone())
-                    .or_default()
-                    .push_back(ev.clone());
+            if let Some(ev) = self.hand_out(ev) {
+                return Some(Ok(ev));
             }
-            if let Some(start) = &self.admit {
-                if !start.admits(&ev) {
-                    continue;
+        }
+    }
+
+    /// Like `next`, from the records already received (never waits; a fatal error is left for
+    /// `next` to report).
+    fn try_next(&mut self) -> Option<Option<Result<RawEvent, SourceError>>> {
+        loop {
+            let ev = match self.again.pop_front() {
+                Some(ev) => ev,
+                None => {
+                    if self.fatal.borrow().is_some() {
+                        return None;
+                    }
+                    let Some(rx) = self.rx.as_mut() else {
+                        return Some(None);
+                    };
+                    match rx.try_recv() {
+                        Ok(ev) => ev,
+                        Err(mpsc::error::TryRecvError::Empty) => return None,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return Some(None),
+                    }
                 }
-                if matches!(start, StartFrom::EnqueuedTime(_)) {
-                    // Kafka semantics: from the first record at or after the time, everything.
-                    self.admit = None;
-                }
+            };
+            if let Some(ev) = self.hand_out(ev) {
+                return Some(Some(Ok(ev)));
             }
-            return Some(Ok(ev));
         }
     }
 
@@ -1030,6 +1043,29 @@ impl PartitionReader for KafkaReader {
             let kept = returned.entry(self.id.clone()).or_default();
             kept.extend(std::mem::take(&mut self.again));
         }
+    }
+}
+
+impl KafkaReader {
+    /// A record about to be returned: kept (group mode) until a checkpoint covers it, then
+    /// filtered by the replay start; `None` when the start does not admit it.
+    fn hand_out(&mut self, ev: RawEvent) -> Option<RawEvent> {
+        if self.keep {
+            lock(&self.shared.returned)
+                .entry(self.id.clone())
+                .or_default()
+                .push_back(ev.clone());
+        }
+        if let Some(start) = &self.admit {
+            if !start.admits(&ev) {
+                return None;
+            }
+            if matches!(start, StartFrom::EnqueuedTime(_)) {
+                // Kafka semantics: from the first record at or after the time, everything.
+                self.admit = None;
+            }
+        }
+        Some(ev)
     }
 }
 
