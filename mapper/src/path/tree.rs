@@ -255,9 +255,10 @@ impl<'a> Node<'a> {
 }
 
 /// [`Node::get`] over an object's members, as the member's index. One pass: an exact match
-/// wins at once; the first case-insensitive match is kept in case no exact one follows. Members whose key has
-/// another length or first letter cost one or two compares; candidates of up to 16 bytes
-/// are compared inline (two overlapping loads), not through `memcmp`.
+/// wins at once; the first case-insensitive match is kept in case no exact one follows.
+/// Members whose key has another length or first letter cost one or two compares;
+/// candidates of up to 16 bytes are compared inline (two overlapping loads), not through
+/// `memcmp`.
 fn lookup(members: &[(Cow<'_, str>, Node<'_>)], key: &[u8]) -> Option<usize> {
     let Some(&first) = key.first() else {
         return members.iter().position(|(k, _)| k.is_empty());
