@@ -289,3 +289,9 @@ fn overlay_directory_is_read() {
         "{missing}"
     );
 }
+
+/// The per-field entry the per-record loop walks stays small (one cache line holds 2+).
+#[test]
+fn hot_field_is_compact() {
+    assert!(std::mem::size_of::<crate::schema::plan::HotField>() <= 24);
+}
