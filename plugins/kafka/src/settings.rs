@@ -245,6 +245,21 @@ impl Settings {
                     "`sasl_username` is required with a sasl_* security_protocol",
                 ));
             }
+        } else if let Some(key) = [
+            ("sasl_mechanism", s.sasl_mechanism.is_some()),
+            ("sasl_username", s.sasl_username.is_some()),
+            ("sasl_password", s.sasl_password.is_some()),
+            ("sasl_password_env", s.sasl_password_env.is_some()),
+            ("sasl_password_file", s.sasl_password_file.is_some()),
+        ]
+        .iter()
+        .find_map(|(k, set)| set.then_some(*k))
+        {
+            // As the Kafka source: a SASL key without SASL would be ignored silently.
+            return Err(bad(format!(
+                "`{key}` is used only with security_protocol = \"sasl_plaintext\" or \"sasl_ssl\" (it is {:?})",
+                s.security_protocol
+            )));
         }
         for key in s.properties.keys() {
             if RESERVED.contains(&key.as_str()) {
@@ -280,7 +295,10 @@ impl Settings {
         let pw = if let Some(p) = &self.sasl_password {
             p.clone()
         } else if let Some(var) = &self.sasl_password_env {
-            std::env::var(var).map_err(|_| bad(format!("environment variable {var} is not set")))?
+            std::env::var(var)
+                .map_err(|_| bad(format!("environment variable {var} is not set")))?
+                .trim()
+                .to_string()
         } else if let Some(path) = &self.sasl_password_file {
             std::fs::read_to_string(path)
                 .map_err(|e| {
@@ -289,7 +307,7 @@ impl Settings {
                         path.display()
                     ))
                 })?
-                .trim_end()
+                .trim()
                 .to_string()
         } else {
             return Ok(None);
@@ -414,6 +432,14 @@ mod tests {
                 "properties.acks",
             ),
             (
+                json!({"brokers": "a:1", "sasl_mechanism": "BOGUS"}),
+                "sasl_mechanism",
+            ),
+            (
+                json!({"brokers": "a:1", "security_protocol": "ssl", "sasl_password": "hunter2"}),
+                "sasl_password",
+            ),
+            (
                 json!({"brokers": "a:1", "properties": {"sasl.password": "hunter2"}}),
                 "sasl_password_env",
             ),
@@ -433,7 +459,7 @@ mod tests {
 
     #[test]
     fn sasl_password_from_env_or_file_never_in_errors() {
-        std::env::set_var("AZLOG_KAFKA_TEST_PW", "s3cret-env");
+        std::env::set_var("AZLOG_KAFKA_TEST_PW", "s3cret-env\n");
         let s = Settings::from_json(json!({"brokers": "a:1", "security_protocol": "SASL_SSL",
             "sasl_username": "$ConnectionString", "sasl_password_env": "AZLOG_KAFKA_TEST_PW"}))
         .expect("ok");
