@@ -132,6 +132,10 @@ async fn run_with_only_a_wad_source_polls_the_table_into_the_sinks() {
         "{stdout}"
     );
     assert!(!stdout.contains(DEV_ACCOUNT_KEY), "key printed: {stdout}");
+    assert!(
+        stdout.contains("checkpoint  WAD watermarks, every"),
+        "the unused [checkpoint] store is not described: {stdout}"
+    );
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
         .args(["run", "--config"])

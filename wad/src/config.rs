@@ -344,7 +344,9 @@ fn resolve_secret(
 }
 
 impl WadAccountConfig {
-    fn label(&self, index: usize) -> String {
+    /// The account's name in logs: `name`, else the storage account name given, else its
+    /// position (`#1`) when only a connection string names it.
+    pub fn label(&self, index: usize) -> String {
         self.name
             .clone()
             .or_else(|| self.account.clone())

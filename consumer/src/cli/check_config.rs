@@ -278,16 +278,17 @@ pub fn run(args: CheckConfigArgs) -> Result<ExitCode> {
                 wad.poll_interval_secs,
                 wad.watermark_dir(base, &config.state_dir).display()
             );
-            for a in &wad.accounts {
-                println!(
-                    "  wad account {} tables {}",
-                    a.name.as_deref().unwrap_or("-"),
-                    a.tables.join(",")
-                );
+            for (i, a) in wad.accounts.iter().enumerate() {
+                println!("  wad account {} tables {}", a.label(i), a.tables.join(","));
             }
         }
     }
     let store = match &config.checkpoint.store {
+        // These sources keep their positions themselves ([checkpoint] gives the cadence).
+        _ if matches!(config.source, SourceConfig::Wad(_)) => "WAD watermarks".to_owned(),
+        _ if matches!(config.source, SourceConfig::Kafka(_)) => {
+            "Kafka consumer group offsets".to_owned()
+        }
         CheckpointStoreConfig::File { dir } => {
             format!("file under {}", dir.join("checkpoints").display())
         }
