@@ -228,54 +228,23 @@ pub fn check_undeclared(
 #[macro_export]
 macro_rules! export_sink_plugin {
     (name: $name:expr, version: $version:expr, settings: $settings:path, open: $open:path $(,)?) => {
-        $crate::export_sink_plugin!(@root $name, $version);
-
-        extern "C" fn __azlog_sink_plugin_open(
-            config_json: $crate::__private::abi_stable::std_types::RStr<'_>,
-        ) -> $crate::__private::abi_stable::std_types::RResult<
-            $crate::sink::SinkBox,
-            $crate::SinkError,
-        > {
-            $crate::export::open_guarded($name, config_json, |config| $open($settings(config)?))
-        }
-
-        extern "C" fn __azlog_sink_plugin_check(
-            config_json: $crate::__private::abi_stable::std_types::RStr<'_>,
-        ) -> $crate::__private::abi_stable::std_types::RResult<
-            $crate::__private::abi_stable::std_types::RVec<
-                $crate::__private::abi_stable::std_types::RString,
-            >,
-            $crate::SinkError,
-        > {
-            $crate::export::check_guarded($name, config_json, |config| {
+        $crate::export_sink_plugin!(@export $name, $version,
+            open: |config| $open($settings(config)?),
+            check: |json| $crate::export::check_guarded($name, json, |config| {
                 $settings(config).map(::std::mem::drop)
-            })
-        }
+            }));
     };
     (name: $name:expr, version: $version:expr, open: $open:path, check: $check:path $(,)?) => {
-        $crate::export_sink_plugin!(@root $name, $version);
-
-        extern "C" fn __azlog_sink_plugin_open(
-            config_json: $crate::__private::abi_stable::std_types::RStr<'_>,
-        ) -> $crate::__private::abi_stable::std_types::RResult<
-            $crate::sink::SinkBox,
-            $crate::SinkError,
-        > {
-            $crate::export::open_guarded($name, config_json, $open)
-        }
-
-        extern "C" fn __azlog_sink_plugin_check(
-            config_json: $crate::__private::abi_stable::std_types::RStr<'_>,
-        ) -> $crate::__private::abi_stable::std_types::RResult<
-            $crate::__private::abi_stable::std_types::RVec<
-                $crate::__private::abi_stable::std_types::RString,
-            >,
-            $crate::SinkError,
-        > {
-            $crate::export::check_guarded($name, config_json, $check)
-        }
+        $crate::export_sink_plugin!(@export $name, $version,
+            open: $open,
+            check: |json| $crate::export::check_guarded($name, json, $check));
     };
     (name: $name:expr, version: $version:expr, open: $open:path $(,)?) => {
+        $crate::export_sink_plugin!(@export $name, $version,
+            open: $open,
+            check: |json| $crate::export::check_undeclared($name, json));
+    };
+    (@export $name:expr, $version:expr, open: $open:expr, check: $check:expr) => {
         $crate::export_sink_plugin!(@root $name, $version);
 
         extern "C" fn __azlog_sink_plugin_open(
@@ -295,7 +264,7 @@ macro_rules! export_sink_plugin {
             >,
             $crate::SinkError,
         > {
-            $crate::export::check_undeclared($name, config_json)
+            ($check)(config_json)
         }
     };
     (@root $name:expr, $version:expr) => {

@@ -123,26 +123,6 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
     out
 }
 
-/// True for a setting whose value is a secret itself (not the name of the variable or file
-/// holding one: `token_env`, `password_file` ... are not secrets).
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    if k.ends_with("_env") || k.ends_with("_file") || k.ends_with("_path") {
-        return false;
-    }
-    [
-        "token",
-        "password",
-        "secret",
-        "key",
-        "connection_string",
-        "sas",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
-        && !matches!(k.as_str(), "key_field" | "partition_key" | "key_from")
-}
-
 /// The secret values a sink's settings hold: values of secret-looking keys (at any depth)
 /// and of the environment variables its `*_env` keys name.
 fn secret_values(settings: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
@@ -157,7 +137,7 @@ fn secret_values(settings: &serde_json::Map<String, serde_json::Value>, out: &mu
         }
     }
     for (k, v) in settings {
-        if is_secret_key(k) {
+        if crate::sink_host::config::is_secret_setting(k) {
             leaves(v, out);
         } else if k.to_ascii_lowercase().ends_with("_env") {
             if let Some(value) = v.as_str().and_then(|var| std::env::var(var).ok()) {

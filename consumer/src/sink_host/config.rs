@@ -74,7 +74,7 @@ impl std::fmt::Debug for SinkConfig {
 
 /// True for a plugin setting that holds a secret value (not the name of a variable or file that
 /// holds one: `token_env`, `password_file` … stay visible).
-fn is_secret_setting(key: &str) -> bool {
+pub(crate) fn is_secret_setting(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     if k.ends_with("_env") || k.ends_with("_file") || k.ends_with("_path") {
         return false;
