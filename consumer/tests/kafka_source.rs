@@ -16,30 +16,8 @@ use std::time::Duration;
 use azlog_hub::service;
 use kafka_support::*;
 use pipeline_support::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 use syslog_support::{received, syslog_out};
 use tokio::sync::watch;
-
-fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-    let c: BaseConsumer = client(brokers, &[("group.id", group)])
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed offsets");
-    got.elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(n) => Some(n),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_from_kafka_reach_the_file_sink_and_rsyslog() {
@@ -160,7 +138,7 @@ async fn records_from_kafka_reach_the_file_sink_and_rsyslog() {
 
     // The group's committed offsets cover everything (offset of the last record + 1).
     let per_partition = [samples.len().div_ceil(2) + 1, samples.len() / 2 + 1];
-    let c = committed(&brokers, &group, &topic, 2);
+    let c = committed_offsets(&brokers, &group, &topic, 2);
     assert_eq!(
         c,
         vec![Some(per_partition[0] as i64), Some(per_partition[1] as i64)],
@@ -266,7 +244,7 @@ async fn replay_from_an_offset_or_a_time_delivers_exactly_that_range() {
     let want: Vec<String> = (3..=7).map(|i| format!("p0-{i}")).collect();
     assert_eq!(read_ids(&out), want, "{text}");
     assert!(text.contains("live checkpoint untouched"), "{text}");
-    assert_eq!(committed(&brokers, &group, &topic, 2), vec![None, None]);
+    assert_eq!(committed_offsets(&brokers, &group, &topic, 2), vec![None, None]);
 
     // By time (10:15 → offset 15 on partition 0, nothing on partition 1), to each end.
     std::fs::remove_file(&out).unwrap();
@@ -282,7 +260,7 @@ async fn replay_from_an_offset_or_a_time_delivers_exactly_that_range() {
     assert!(ok, "{text}");
     assert_eq!(read_ids(&out).len(), 25, "{text}");
     assert_eq!(
-        committed(&brokers, &group, &topic, 2),
+        committed_offsets(&brokers, &group, &topic, 2),
         vec![Some(20), Some(5)]
     );
     // From the group's offsets now: nothing left.
