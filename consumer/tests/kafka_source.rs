@@ -244,7 +244,10 @@ async fn replay_from_an_offset_or_a_time_delivers_exactly_that_range() {
     let want: Vec<String> = (3..=7).map(|i| format!("p0-{i}")).collect();
     assert_eq!(read_ids(&out), want, "{text}");
     assert!(text.contains("live checkpoint untouched"), "{text}");
-    assert_eq!(committed_offsets(&brokers, &group, &topic, 2), vec![None, None]);
+    assert_eq!(
+        committed_offsets(&brokers, &group, &topic, 2),
+        vec![None, None]
+    );
 
     // By time (10:15 → offset 15 on partition 0, nothing on partition 1), to each end.
     std::fs::remove_file(&out).unwrap();
