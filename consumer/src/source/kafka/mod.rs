@@ -1231,7 +1231,6 @@ pub async fn run_kafka(
     live::run_epochs(config, source, opts, stop).await
 }
 
-#[path = "kafka_live.rs"]
 mod live;
 
 #[cfg(test)]
