@@ -142,33 +142,61 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
+    loop {
+        let i = start + plain_json_run(&bytes[start..]);
+        let Some(&b) = bytes.get(i) else {
+            break;
         };
         out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(&[
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[(b >> 4) as usize],
                 HEX[(b & 0xf) as usize],
-            ]);
-        } else {
-            out.extend_from_slice(esc);
+            ]),
         }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Length of the run at the start of `s` that a JSON string holds as it is: everything but
+/// `"`, `\\`, control characters (< 0x20) and DEL. Eight bytes per step.
+fn plain_json_run(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let special = |c: u8| c == b'"' || c == b'\\' || c < 0x20 || c == 0x7f;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let zero_at = |x: u64| x.wrapping_sub(LO) & !x;
+        // The high bit of a byte is set where it matches (exact for the lowest match; bits
+        // above it may be spurious, so only the lowest set bit is used).
+        let hits = (zero_at(w ^ (LO * u64::from(b'"')))
+            | zero_at(w ^ (LO * u64::from(b'\\')))
+            | zero_at(w ^ (LO * 0x7f))
+            | (w.wrapping_sub(LO * 0x20) & !w))
+            & HI;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + s[i..]
+        .iter()
+        .position(|&c| special(c))
+        .unwrap_or(s.len() - i)
 }
 
 /// Appends an RFC 3339 UTC timestamp with millisecond, microsecond or nanosecond precision
@@ -227,6 +255,58 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-at-a-time escaper `write_json_str` replaced.
+    fn reference(s: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &b in s.as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0..=0x1f | 0x7f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn json_strings_escape_exactly_like_the_bytewise_reference() {
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            "plain ascii, long enough for several words of eight".into(),
+            "{\"a\":\"b\\\\c\"}".into(),
+            "tabs\tand\nnewlines\r\u{0}\u{1f}\u{7f}\u{80}é😀".into(),
+        ];
+        // Every ASCII byte and some UTF-8 at each offset of a 17-byte window (both sides of
+        // the 8-byte steps and the tail).
+        for c in (0u8..0x80)
+            .map(char::from)
+            .chain(['é', '€', '😀', '\u{85}'])
+        {
+            for at in 0..17 {
+                let mut t: String = "abcdefghijklmnopq".chars().take(at).collect();
+                t.push(c);
+                t.push_str("xyz01234");
+                cases.push(t);
+            }
+        }
+        for case in &cases {
+            let mut out = Vec::new();
+            write_json_str(case, &mut out);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&reference(case)),
+                "{case:?}"
+            );
+            let back: String = serde_json::from_slice(&out).expect("valid JSON");
+            assert_eq!(&back, case);
+        }
+    }
     use crate::record::{Field, Position};
     use crate::Text;
     use abi_stable::std_types::{RString, RVec};
