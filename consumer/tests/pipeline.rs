@@ -47,6 +47,20 @@ async fn run_until(
     summary
 }
 
+/// A configuration with one raw file sink `files` into `dir/out/raw.ndjson` and `extra`
+/// appended; returns it and the sink's file.
+fn raw_file_config(dir: &Path, extra: &str) -> (HubConfig, std::path::PathBuf) {
+    let plugins = stage_plugins(dir);
+    let out = dir.join("out/raw.ndjson");
+    let config = load(&write_config(
+        dir,
+        &plugins,
+        &raw_file_sink("files", &out),
+        extra,
+    ));
+    (config, out)
+}
+
 fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {
     let store = FileCheckpointStore::new(&config.state_dir);
     let key = azlog_hub::service::assemble::checkpoint_key(config.eventhubs().unwrap());
@@ -160,14 +174,10 @@ async fn every_family_reaches_the_file_sink_and_malformed_events_are_dead_letter
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_resumes_after_the_checkpoint_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let config = load(&write_config(
+    let (config, out) = raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         "[checkpoint]\nevery_events = 5\nevery_ms = 50\n",
-    ));
+    );
     let records = sample_records();
     let source = MemorySource::new("t", 3);
     let mut n = 0;
@@ -229,14 +239,7 @@ async fn restart_resumes_after_the_checkpoint_without_loss_or_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_events_are_mapped_in_batches_in_partition_order() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let config = load(&write_config(
-        dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
-        "",
-    ));
+    let (config, out) = raw_file_config(dir.path(), "");
     let records = sample_records();
     let source = MemorySource::new("t", 2);
     let n = 600;
@@ -271,14 +274,10 @@ async fn waiting_events_are_mapped_in_batches_in_partition_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_errors_reconnect_and_resume_after_the_last_acknowledged_position() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let config = load(&write_config(
+    let (config, out) = raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         "[pipeline]\nreconnect_initial_ms = 10\nreconnect_max_ms = 50\n",
-    ));
+    );
     let records = sample_records();
     let source = MemorySource::new("t", 1);
     let (stop_tx, stop_rx) = watch::channel(false);
