@@ -63,12 +63,13 @@ async fn drain_a_backlog_into_a_file_sink() {
         "[[sink]]\nname = \"ecs\"\nplugin = \"file\"\npath = \"{}\"\nrotate_bytes = 0\n{filter}",
         out.display()
     );
-    let path = write_config(dir.path(), &plugins, &sink, "");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
+    let path = write_hub_config(
+        dir.path(),
+        &plugins,
+        &sink,
+        "",
         &em.connection_string("bench"),
     );
-    std::fs::write(&path, &text).unwrap();
     let cfg = HubConfig::load(&path).unwrap();
     let store = FileCheckpointStore::new(&cfg.state_dir);
     let key = CheckpointKey::new("localhost", "bench", "$Default");

@@ -24,23 +24,14 @@ const PARTITIONS: u32 = 4;
 
 fn instance(dir: &Path, em_conn: &str, container: &str, storage: &str, owner: &str) -> HubConfig {
     std::fs::create_dir_all(dir).unwrap();
-    let plugins = stage_plugins(dir);
-    let out = dir.join("out/raw.ndjson");
-    let path = write_config(
+    let (path, _) = write_raw_file_config(
         dir,
-        &plugins,
-        &raw_file_sink("files", &out),
         &format!(
             "[checkpoint]\nstore = \"blob\"\nconnection_string_env = \"TEST_STORAGE\"\ncontainer = \"{container}\"\nevery_ms = 200\n"
         ),
+        em_conn,
     );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace(
-            "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
-            em_conn,
-        )
-        .replace(
+    let text = std::fs::read_to_string(&path).unwrap().replace(
             "start_position = \"earliest\"\n",
             &format!("start_position = \"earliest\"\nload_balancing = true\nload_balancing_interval_secs = 0.5\nownership_expiration_secs = 3\nowner_id = \"{owner}\"\n"),
         );

@@ -23,21 +23,15 @@ async fn blob_checkpoints_on_azurite_carry_a_restart() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
     let container = unique_container("azlog-run");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         &format!(
             "[checkpoint]\nstore = \"blob\"\nconnection_string_env = \"TEST_STORAGE\"\ncontainer = \"{container}\"\nevery_ms = 100\n"
         ),
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
         &em.connection_string("blobhub"),
     );
+    let text = std::fs::read_to_string(&path).unwrap();
     let storage = azurite_connection_string(&blob);
     let env = move |k: &str| (k == "TEST_STORAGE").then(|| storage.clone());
     let cfg = HubConfig::parse(&text, &path, &env).unwrap_or_else(|e| panic!("{e}"));

@@ -49,19 +49,11 @@ async fn kill_9_at_random_moments_loses_no_record() {
     .await
     .expect("emulator");
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         "[checkpoint]\nevery_events = 200\nevery_ms = 250\n[pipeline]\ndrain_timeout_secs = 5\n",
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
         &em.connection_string(HUB),
     );
-    std::fs::write(&path, text).unwrap();
     let log = dir.path().join("azlog-hub.log");
 
     // Publish 100 000 records over ~10 s while the consumer is being killed.

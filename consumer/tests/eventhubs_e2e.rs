@@ -32,13 +32,13 @@ async fn emulator(partitions: u32) -> EmulatorHandle {
 /// endpoint is derived from `UseDevelopmentEmulator=true`).
 fn config(dir: &Path, emulator: &EmulatorHandle, sinks: &str, extra: &str) -> HubConfig {
     let plugins = stage_plugins(dir);
-    let path = write_config(dir, &plugins, sinks, extra);
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
+    load_config(&write_hub_config(
+        dir,
+        &plugins,
+        sinks,
+        extra,
         &emulator.connection_string(HUB),
-    );
-    std::fs::write(&path, text).unwrap();
-    load_config(&path)
+    ))
 }
 
 fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {

@@ -82,13 +82,13 @@ async fn every_family_reaches_rsyslog_as_one_intact_cef_message() {
     let sink = format!(
         "[[sink]]\nname = \"siem\"\nplugin = \"cef\"\nhost = \"127.0.0.1\"\nport = 15514\nprotocol = \"tcp\"\napp_name = \"{app}\"\n[sink.batch]\nmax_records = 50\nlinger_ms = 20\n"
     );
-    let path = write_config(dir.path(), &plugins, &sink, "");
-    let text = std::fs::read_to_string(&path).expect("config").replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
+    let config = load_config(&write_hub_config(
+        dir.path(),
+        &plugins,
+        &sink,
+        "",
         &em.connection_string(HUB),
-    );
-    std::fs::write(&path, text).expect("config");
-    let config = load_config(&path);
+    ));
 
     // One record per event, all on one partition: the sink sends them in order on one
     // connection, so message i belongs to record i.

@@ -167,7 +167,7 @@ max_backoff_ms = 300
     let text = std::fs::read_to_string(&path)
         .expect("config")
         .replace(
-            "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs\"",
+            &format!("{PLACEHOLDER_EVENTHUBS}\""),
             &format!("{}\"\nprefetch = 20", em.connection_string(HUB)),
         )
         .replace("[metrics]\nlog_interval_secs = 0\n", &extra);

@@ -120,20 +120,12 @@ async fn run_stops_on_sigterm_with_final_checkpoints_and_replay_leaves_them_alon
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
     // Checkpoints only on shutdown: the final checkpoint must be written by the SIGTERM path.
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         "[checkpoint]\nevery_events = 0\nevery_ms = 0\n",
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
         &em.connection_string("cli"),
     );
-    std::fs::write(&path, text).unwrap();
     let records = sample_records();
     for (i, r) in records.iter().enumerate() {
         let body = envelope(&[tag(r, &format!("id{i}"))]);

@@ -53,12 +53,8 @@ async fn broker_restart_during_consumption_loses_nothing() {
         .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         &format!(
             "{}\n[checkpoint]\nevery_ms = 200\n",
             // noida-db refuses session timeouts under 6 s (Kafka's group.min.session.timeout.ms).
@@ -67,6 +63,7 @@ async fn broker_restart_during_consumption_loses_nothing() {
                 "\"session.timeout.ms\" = 6000"
             )
         ),
+        PLACEHOLDER_EVENTHUBS,
     );
     let config = load_config(&path);
     let (stop_tx, stop_rx) = watch::channel(false);

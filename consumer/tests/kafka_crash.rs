@@ -44,16 +44,13 @@ async fn kill_9_during_consumption_loses_no_record() {
     let cc = client(&brokers, &[]);
     create_topic(&cc, &topic, PARTITIONS).await;
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         &format!(
             "{}\n[checkpoint]\nevery_events = 100\nevery_ms = 250\n[pipeline]\ndrain_timeout_secs = 5\n",
             source_section(&brokers, &topic, &group)
         ),
+        PLACEHOLDER_EVENTHUBS,
     );
     let log = dir.path().join("azlog-hub.log");
 

@@ -34,13 +34,10 @@ fn init_tracing() {
 /// A run configuration: `source` is the `[source.kafka]` section, a raw file sink into
 /// `dir/out/raw.ndjson`, checkpoints every 200 ms, `/metrics` on `metrics`.
 fn config(dir: &Path, source: &str, metrics: std::net::SocketAddr) -> (HubConfig, PathBuf) {
-    let plugins = stage_plugins(dir);
-    let out = dir.join("out/raw.ndjson");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir,
-        &plugins,
-        &raw_file_sink("files", &out),
         &format!("{source}\n[checkpoint]\nevery_ms = 200\n"),
+        PLACEHOLDER_EVENTHUBS,
     );
     let text = std::fs::read_to_string(&path).expect("config").replace(
         "[metrics]\nlog_interval_secs = 0\n",

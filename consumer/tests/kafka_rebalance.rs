@@ -17,16 +17,13 @@ use pipeline_support::*;
 use tokio::sync::watch;
 
 fn config(dir: &Path, brokers: &str, topic: &str, group: &str) -> HubConfig {
-    let plugins = stage_plugins(dir);
-    let out = dir.join("out/raw.ndjson");
-    let path = write_config(
+    let (path, _) = write_raw_file_config(
         dir,
-        &plugins,
-        &raw_file_sink("files", &out),
         &format!(
             "{}\n[checkpoint]\nevery_ms = 200\n",
             source_section(brokers, topic, group)
         ),
+        PLACEHOLDER_EVENTHUBS,
     );
     load_config(&path)
 }

@@ -218,13 +218,10 @@ async fn replay_from_an_offset_or_a_time_delivers_exactly_that_range() {
         .await;
     }
     let dir = tempfile::tempdir().unwrap();
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         &source_section(&brokers, &topic, &group),
+        PLACEHOLDER_EVENTHUBS,
     );
 
     // By offset, bounded, one partition.

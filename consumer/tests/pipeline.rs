@@ -50,15 +50,8 @@ async fn run_until(
 /// A configuration with one raw file sink `files` into `dir/out/raw.ndjson` and `extra`
 /// appended; returns it and the sink's file.
 fn raw_file_config(dir: &Path, extra: &str) -> (HubConfig, std::path::PathBuf) {
-    let plugins = stage_plugins(dir);
-    let out = dir.join("out/raw.ndjson");
-    let config = load(&write_config(
-        dir,
-        &plugins,
-        &raw_file_sink("files", &out),
-        extra,
-    ));
-    (config, out)
+    let (path, out) = write_raw_file_config(dir, extra, PLACEHOLDER_EVENTHUBS);
+    (load(&path), out)
 }
 
 fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {

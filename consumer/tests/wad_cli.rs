@@ -104,13 +104,10 @@ async fn run_with_only_a_wad_source_polls_the_table_into_the_sinks() {
     client.insert_batch(&table, &rows).await.expect("insert");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = stage_plugins(dir.path());
-    let out = dir.path().join("out/raw.ndjson");
-    let path = write_config(
+    let (path, out) = write_raw_file_config(
         dir.path(),
-        &plugins,
-        &raw_file_sink("files", &out),
         &wad_section(&endpoint, &table),
+        PLACEHOLDER_EVENTHUBS,
     );
     let text = std::fs::read_to_string(&path).expect("config");
     assert!(

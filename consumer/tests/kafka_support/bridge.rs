@@ -12,7 +12,7 @@ use azlog_hub::service;
 
 use super::{read_topic, stage_kafka_plugin, watermarks, Got};
 use crate::pipeline_support::HUB;
-use crate::pipeline_support::{copy_plugins, id_of, load_config, read_ids, write_config};
+use crate::pipeline_support::{copy_plugins, id_of, load_config, read_ids, write_hub_config};
 
 pub fn kafka_sink(brokers: &str, topic: &str, message_timeout_ms: u64) -> String {
     format!(
@@ -43,13 +43,13 @@ pub fn config(dir: &Path, em: &EmulatorHandle, sinks: &str) -> HubConfig {
     std::fs::create_dir_all(&plugins).unwrap();
     stage_kafka_plugin(&plugins);
     copy_plugins(&plugins, &["azlog-sink-file"]);
-    let path = write_config(dir, &plugins, sinks, "[checkpoint]\nevery_ms = 100\n");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs",
+    load_config(&write_hub_config(
+        dir,
+        &plugins,
+        sinks,
+        "[checkpoint]\nevery_ms = 100\n",
         &em.connection_string(HUB),
-    );
-    std::fs::write(&path, text).unwrap();
-    load_config(&path)
+    ))
 }
 
 pub fn checkpoint_seq(config: &HubConfig, partition: &str) -> Option<i64> {

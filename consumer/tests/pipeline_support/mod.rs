@@ -115,14 +115,28 @@ pub fn envelope(records: &[String]) -> String {
     format!("{{\"records\":[{}]}}", records.join(","))
 }
 
+/// The Event Hubs connection string [`write_config`] writes: valid, never contacted.
+pub const PLACEHOLDER_EVENTHUBS: &str = "Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs";
+
 /// Writes `azlog-hub.toml` into `dir` and returns its path. `sinks` are `[[sink]]` tables;
 /// `extra` is appended (e.g. `[checkpoint]` overrides).
 pub fn write_config(dir: &Path, plugin_dir: &Path, sinks: &str, extra: &str) -> PathBuf {
+    write_hub_config(dir, plugin_dir, sinks, extra, PLACEHOLDER_EVENTHUBS)
+}
+
+/// [`write_config`] with the Event Hubs source reading `connection_string` (an emulator's).
+pub fn write_hub_config(
+    dir: &Path,
+    plugin_dir: &Path,
+    sinks: &str,
+    extra: &str,
+    connection_string: &str,
+) -> PathBuf {
     // One source per configuration: `extra` with a [source.wad] replaces the Event Hubs one.
     let eventhubs = if extra.contains("[source.wad]") || extra.contains("[source.kafka]") {
-        ""
+        String::new()
     } else {
-        "[source.eventhubs]\nconnection_string = \"Endpoint=sb://test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=a2V5;EntityPath=logs\"\nstart_position = \"earliest\"\n"
+        format!("[source.eventhubs]\nconnection_string = \"{connection_string}\"\nstart_position = \"earliest\"\n")
     };
     let text = format!(
         r#"state_dir = "{state}"
@@ -142,6 +156,23 @@ log_interval_secs = 0
     let path = dir.join("azlog-hub.toml");
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// Stages the plugins in `dir` and writes a configuration (see [`write_hub_config`]) with one
+/// raw file sink `files` into `dir/out/raw.ndjson`; returns the configuration's path and the
+/// sink's file.
+pub fn write_raw_file_config(
+    dir: &Path,
+    extra: &str,
+    connection_string: &str,
+) -> (PathBuf, PathBuf) {
+    let plugins = stage_plugins(dir);
+    let out = dir.join("out/raw.ndjson");
+    let sinks = raw_file_sink("files", &out);
+    (
+        write_hub_config(dir, &plugins, &sinks, extra, connection_string),
+        out,
+    )
 }
 
 /// A file sink writing the original records, one per line.
