@@ -94,9 +94,7 @@ impl BlobCheckpointStore {
 
     /// Warns when the owners of verbatim-case claims changed since the last listing.
     async fn warn_about_verbatim_case_claims(&self, key: &CheckpointKey) {
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let now_ns = azlog_mapper::deadletter::now_ns();
         let claims = match self.verbatim_case_claims(key, now_ns).await {
             Ok(c) => c,
             Err(e) => {
