@@ -25,7 +25,8 @@ pub fn write_ecs_json(record: &Record, opts: EcsOptions, out: &mut Vec<u8>) {
     write_rfc3339_ns(record.timestamp_ns, out);
     out.push(b'"');
     let mut w = NestWriter {
-        open: Vec::with_capacity(8),
+        open: Vec::new(),
+        prev: "",
         fresh: false,
         out,
     };
@@ -61,10 +62,14 @@ pub fn to_ecs_string(record: &Record, opts: EcsOptions) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Writes sorted dotted keys as nested objects. `open` holds the segments of the objects
-/// currently open below the root; `fresh` says the innermost one has no member yet.
+/// Writes sorted dotted keys as nested objects. Empty segments (`a..b`, `.a`) are skipped.
 struct NestWriter<'a, 'o> {
-    open: Vec<&'a str>,
+    /// The objects open below the root: each one's name and the index in `prev` of the dot
+    /// that ends it.
+    open: Vec<(&'a str, usize)>,
+    /// The key written last.
+    prev: &'a str,
+    /// The innermost open object has no member yet.
     fresh: bool,
     out: &'o mut Vec<u8>,
 }
@@ -77,34 +82,83 @@ impl<'a> NestWriter<'a, '_> {
         self.fresh = false;
     }
 
+    /// Writes one member. Keys come sorted, so consecutive keys share their leading
+    /// objects: those whose closing dot lies within the common byte prefix of this key and
+    /// the last one stay open without comparing their names; the rest of the key's parent
+    /// segments are compared with the open objects by name, and the objects that differ are
+    /// closed and opened anew.
     fn emit(&mut self, key: &'a str, value: &Value) {
-        let (parents, leaf) = match key.rfind('.') {
-            Some(i) => (&key[..i], &key[i + 1..]),
-            None => ("", key),
-        };
-        let mut common = 0;
-        let mut segs = parents.split('.').filter(|s| !s.is_empty()).peekable();
-        while common < self.open.len() && segs.peek() == Some(&self.open[common]) {
-            segs.next();
-            common += 1;
+        let k = key.as_bytes();
+        let shared = common_prefix_len(self.prev.as_bytes(), k);
+        let mut keep = self.open.partition_point(|&(_, dot)| dot < shared);
+        let mut start = keep.checked_sub(1).map_or(0, |i| self.open[i].1 + 1);
+        let mut matching = true;
+        let mut i = start;
+        while i < k.len() {
+            if k[i] != b'.' {
+                i += 1;
+                continue;
+            }
+            let seg = &key[start..i];
+            if !seg.is_empty() {
+                if matching && self.open.get(keep).is_some_and(|&(name, _)| name == seg) {
+                    self.open[keep].1 = i;
+                    keep += 1;
+                } else {
+                    if matching {
+                        self.close_from(keep);
+                        matching = false;
+                    }
+                    self.member_sep();
+                    write_json_str(seg, self.out);
+                    self.out.extend_from_slice(b":{");
+                    self.open.push((seg, i));
+                    self.fresh = true;
+                }
+            }
+            i += 1;
+            start = i;
         }
-        for _ in common..self.open.len() {
-            self.out.push(b'}');
-            self.fresh = false;
+        if matching {
+            self.close_from(keep);
         }
-        self.open.truncate(common);
-        for seg in segs {
-            self.member_sep();
-            write_json_str(seg, self.out);
-            self.out.extend_from_slice(b":{");
-            self.open.push(seg);
-            self.fresh = true;
-        }
+        self.prev = key;
         self.member_sep();
-        write_json_str(leaf, self.out);
+        write_json_str(&key[start..], self.out);
         self.out.push(b':');
         write_value(value, self.out);
     }
+
+    /// Closes the open objects from depth `keep` on.
+    fn close_from(&mut self, keep: usize) {
+        for _ in keep..self.open.len() {
+            self.out.push(b'}');
+            self.fresh = false;
+        }
+        self.open.truncate(keep);
+    }
+}
+
+/// The length of the longest common prefix of `a` and `b` (compared 8 bytes at a time).
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) else {
+            break;
+        };
+        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(y.try_into().unwrap_or([1; 8]));
+        if x != y {
+            // The lowest differing byte is the first one in the text.
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 /// Appends a JSON value.
@@ -113,10 +167,12 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) => write_i64(*i, out),
         Value::Float(f) => {
             if f.is_finite() {
-                out.extend_from_slice(format!("{f}").as_bytes())
+                use std::io::Write;
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{f}");
             } else {
                 out.extend_from_slice(b"null")
             }
@@ -134,6 +190,25 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
     }
+}
+
+/// Appends the decimal digits of `v` (as `v.to_string()` would, without allocating).
+pub fn write_i64(v: i64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[at..]);
 }
 
 /// Appends `s` as a quoted JSON string, escaping `"`, `\` and control characters.
@@ -200,31 +275,54 @@ fn plain_json_run(s: &[u8]) -> usize {
 }
 
 /// Appends an RFC 3339 UTC timestamp with millisecond, microsecond or nanosecond precision
-/// (the shortest that is exact).
+/// (the shortest that is exact). Years outside 0..=9999 are written as `{:04}` formats them
+/// (a sign, or more digits).
 pub fn write_rfc3339_ns(ns: i64, out: &mut Vec<u8>) {
     let secs = ns.div_euclid(1_000_000_000);
     let frac = ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        y,
-        m,
-        d,
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-    out.extend_from_slice(s.as_bytes());
-    if frac % 1_000_000 == 0 {
-        out.extend_from_slice(format!(".{:03}", frac / 1_000_000).as_bytes());
-    } else if frac % 1_000 == 0 {
-        out.extend_from_slice(format!(".{:06}", frac / 1_000).as_bytes());
+    if (0..=9999).contains(&y) {
+        write_digits(y as u64, 4, out);
     } else {
-        out.extend_from_slice(format!(".{frac:09}").as_bytes());
+        use std::io::Write;
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{y:04}");
+    }
+    out.push(b'-');
+    write_digits(u64::from(m), 2, out);
+    out.push(b'-');
+    write_digits(u64::from(d), 2, out);
+    out.push(b'T');
+    // 0 <= sod < 86_400 and 0 <= frac < 10^9: both fit u64 and their digit widths.
+    let sod = sod.unsigned_abs();
+    write_digits(sod / 3600, 2, out);
+    out.push(b':');
+    write_digits((sod / 60) % 60, 2, out);
+    out.push(b':');
+    write_digits(sod % 60, 2, out);
+    out.push(b'.');
+    let frac = frac.unsigned_abs();
+    if frac.is_multiple_of(1_000_000) {
+        write_digits(frac / 1_000_000, 3, out);
+    } else if frac.is_multiple_of(1_000) {
+        write_digits(frac / 1_000, 6, out);
+    } else {
+        write_digits(frac, 9, out);
     }
     out.push(b'Z');
+}
+
+/// Appends the last `width` (at most 20) decimal digits of `v`, zero-padded.
+fn write_digits(mut v: u64, width: usize, out: &mut Vec<u8>) {
+    let mut buf = [b'0'; 20];
+    let width = width.min(buf.len());
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
 }
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
@@ -367,6 +465,167 @@ mod tests {
             to_ecs_string(&r, EcsOptions::default()),
             "{\"@timestamp\":\"2022-08-22T18:07:16.123Z\",\"a\":\"1\",\"event\":{\"original\":\"{\\\"a\\\":1}\"}}"
         );
+    }
+
+    /// The nesting writer `NestWriter` replaced (splits every key and compares segment names
+    /// with the open objects), over the same sorted keys: the oracle for the prefix shortcut.
+    fn reference_nesting(keys: &[&str]) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        let mut open: Vec<&str> = Vec::new();
+        let mut fresh = true;
+        for (n, key) in keys.iter().enumerate() {
+            let (parents, leaf) = match key.rfind('.') {
+                Some(i) => (&key[..i], &key[i + 1..]),
+                None => ("", *key),
+            };
+            let mut common = 0;
+            let mut segs = parents.split('.').filter(|s| !s.is_empty()).peekable();
+            while common < open.len() && segs.peek() == Some(&open[common]) {
+                segs.next();
+                common += 1;
+            }
+            if common < open.len() {
+                out.extend(std::iter::repeat_n(b'}', open.len() - common));
+                fresh = false;
+            }
+            open.truncate(common);
+            for seg in segs {
+                if !fresh {
+                    out.push(b',');
+                }
+                write_json_str(seg, &mut out);
+                out.extend_from_slice(b":{");
+                open.push(seg);
+                fresh = true;
+            }
+            if !fresh {
+                out.push(b',');
+            }
+            fresh = false;
+            write_json_str(leaf, &mut out);
+            out.push(b':');
+            write_i64(n as i64, &mut out);
+        }
+        out.extend(std::iter::repeat_n(b'}', open.len() + 1));
+        out
+    }
+
+    fn nesting(keys: &[&str]) -> Vec<u8> {
+        let mut out = b"{".to_vec();
+        let values: Vec<Value> = (0..keys.len()).map(|n| Value::Int(n as i64)).collect();
+        let mut w = NestWriter {
+            open: Vec::new(),
+            prev: "",
+            fresh: true,
+            out: &mut out,
+        };
+        for (key, value) in keys.iter().zip(&values) {
+            w.emit(key, value);
+        }
+        for _ in 0..w.open.len() {
+            w.out.push(b'}');
+        }
+        out.push(b'}');
+        out
+    }
+
+    #[test]
+    fn nesting_matches_the_segment_by_segment_reference() {
+        // Every sorted pair and triple from keys with shared prefixes, prefixes that end
+        // inside a segment, empty segments and long names (the 8-byte compare steps).
+        let pool = [
+            "a",
+            "a.b",
+            "a.b.c",
+            "a.bc",
+            "a.bc.d",
+            "a..b",
+            "a..b.x",
+            "a.b..c",
+            ".a",
+            ".a.b",
+            "ab.c",
+            "a.b.y",
+            "b",
+            "b.a",
+            "azure.signinlogs.properties.app_id",
+            "azure.signinlogs.properties.app_idx.y",
+            "azure.signinlogs.propertiesx.a",
+            "azure.signinlogs.z",
+            "azure.tenant_id",
+            "x.",
+            "x..",
+            "x...y",
+            "",
+        ];
+        let mut checked = 0;
+        for a in &pool {
+            for (j, b) in pool.iter().enumerate() {
+                for c in pool.iter().skip(j) {
+                    let mut keys = vec![*a, *b, *c];
+                    keys.sort_unstable();
+                    keys.dedup();
+                    assert_eq!(
+                        String::from_utf8_lossy(&nesting(&keys)),
+                        String::from_utf8_lossy(&reference_nesting(&keys)),
+                        "{keys:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+    }
+
+    #[test]
+    fn integers_and_timestamps_match_the_formatter() {
+        for v in [
+            0i64,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            1234567890,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
+            let mut out = Vec::new();
+            write_i64(v, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), v.to_string());
+        }
+        let reference = |ns: i64| {
+            let secs = ns.div_euclid(1_000_000_000);
+            let frac = ns.rem_euclid(1_000_000_000);
+            let sod = secs.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let frac = if frac % 1_000_000 == 0 {
+                format!(".{:03}", frac / 1_000_000)
+            } else if frac % 1_000 == 0 {
+                format!(".{:06}", frac / 1_000)
+            } else {
+                format!(".{frac:09}")
+            };
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60
+            )
+        };
+        // i64 nanoseconds span 1677..2262: a walk over that range with varied fractions.
+        let mut cases = vec![0, -1, 1, i64::MAX, i64::MIN, 951_782_400_000_001_000];
+        let mut ns = i64::MIN;
+        for k in 0..4000i64 {
+            cases.push(ns);
+            ns = ns.saturating_add(4_611_686_018_427_387 + k * 1_000_003);
+        }
+        for ns in cases {
+            let mut out = Vec::new();
+            write_rfc3339_ns(ns, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), reference(ns), "{ns}");
+        }
     }
 
     #[test]
