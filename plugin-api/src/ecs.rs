@@ -194,21 +194,7 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) {
 
 /// Appends the decimal digits of `v` (as `v.to_string()` would, without allocating).
 pub fn write_i64(v: i64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut n = v.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[at..]);
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends `s` as a quoted JSON string, escaping `"`, `\` and control characters.

@@ -63,7 +63,7 @@ impl Value {
         match self {
             Value::Null => {}
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => out.push_str(itoa_buf(*i).as_str()),
+            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
             Value::Float(f) => {
                 use std::fmt::Write;
                 let _ = write!(out, "{f}");
@@ -79,10 +79,6 @@ impl Value {
             }
         }
     }
-}
-
-fn itoa_buf(i: i64) -> String {
-    i.to_string()
 }
 
 /// Copies: use [`Value::from_static`] for `'static` text.

@@ -122,12 +122,14 @@ pub fn map_stream<R: BufRead>(
     summary: &mut MapSummary,
     mut sink: impl FnMut(&Record) -> io::Result<()>,
 ) -> Result<()> {
+    let mut digits = itoa::Buffer::new();
     for raw in records {
         let raw = raw?;
-        let position = Position {
+        let line = digits.format(raw.line);
+        let position = || Position {
             source: source.into(),
             partition: "".into(),
-            offset: raw.line.to_string().into(),
+            offset: line.into(),
             sequence: i64::try_from(raw.line).unwrap_or(i64::MAX),
             index: raw.index,
         };
@@ -137,7 +139,7 @@ pub fn map_stream<R: BufRead>(
             (None, Ok(json)) => {
                 let input = MapInput {
                     json,
-                    position: position.clone(),
+                    position: position(),
                     enqueued_ns: None,
                 };
                 match mapper.map(input, now_ns()) {
@@ -158,7 +160,7 @@ pub fn map_stream<R: BufRead>(
             }
         };
         if let Some((stage, reason)) = failure {
-            dead.write(&DeadLetter::new(stage, &reason, &position, &raw.json))
+            dead.write(&DeadLetter::new(stage, &reason, &position(), &raw.json))
                 .with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
             summary.dead_lettered += 1;
         }
