@@ -36,6 +36,29 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     parse_v6(s).map(normalize)
 }
 
+/// The canonical text of an address (what `to_string` gives), IPv4 without `fmt`.
+pub fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
+}
+
 fn parse_v6(s: &str) -> Option<IpAddr> {
     let addr = match s.split_once('%') {
         Some((a, zone)) if !zone.is_empty() => a,
@@ -82,6 +105,26 @@ mod tests {
 
     fn ip(s: &str) -> Option<String> {
         parse_ip(s).map(|a| a.to_string())
+    }
+
+    #[test]
+    fn ip_text_is_to_string() {
+        for a in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.255.255.255",
+            "10.0.0.4",
+            "192.168.1.10",
+            "::1",
+            "fe80::1",
+        ] {
+            let ip = parse_ip(a).unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+        for x in 0..=255u8 {
+            let ip = IpAddr::V4(Ipv4Addr::new(x, 255 - x, x / 3, 7));
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Conversion {
             C::Ip => node
                 .as_str()
                 .and_then(ip::parse_ip)
-                .map(|a| Value::Str(Text::from(a.to_string()))),
+                .map(|a| Value::Str(Text::from(ip::ip_text(a)))),
             C::Port => match node {
                 Node::Int(i) if (0..=65_535).contains(i) => Some(Value::Int(*i)),
                 Node::Str(s) => ip::parse_port_str(s).map(Value::Int),
