@@ -93,16 +93,11 @@ impl<'a> NestWriter<'a, '_> {
         let mut keep = self.open.partition_point(|&(_, dot)| dot < shared);
         let mut start = keep.checked_sub(1).map_or(0, |i| self.open[i].1 + 1);
         let mut matching = true;
-        let mut i = start;
-        while i < k.len() {
-            if k[i] != b'.' {
-                i += 1;
-                continue;
-            }
-            let seg = &key[start..i];
+        while let Some(dot) = find_dot(k, start) {
+            let seg = &key[start..dot];
             if !seg.is_empty() {
                 if matching && self.open.get(keep).is_some_and(|&(name, _)| name == seg) {
-                    self.open[keep].1 = i;
+                    self.open[keep].1 = dot;
                     keep += 1;
                 } else {
                     if matching {
@@ -112,12 +107,11 @@ impl<'a> NestWriter<'a, '_> {
                     self.member_sep();
                     write_json_str(seg, self.out);
                     self.out.extend_from_slice(b":{");
-                    self.open.push((seg, i));
+                    self.open.push((seg, dot));
                     self.fresh = true;
                 }
             }
-            i += 1;
-            start = i;
+            start = dot + 1;
         }
         if matching {
             self.close_from(keep);
@@ -161,6 +155,23 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
+/// The index of the first `.` in `s` at or after `from` (eight bytes per step).
+fn find_dot(s: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ (LO * u64::from(b'.'));
+        // The high bit of a byte is set where it was a dot (exact for the lowest one).
+        let hits = w.wrapping_sub(LO) & !w & HI;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s.get(i..)?.iter().position(|&b| b == b'.').map(|p| i + p)
+}
+
 /// Appends a JSON value.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
@@ -200,8 +211,9 @@ pub fn write_i64(v: i64, out: &mut Vec<u8>) {
 /// Appends `s` as a quoted JSON string, escaping `"`, `\` and control characters.
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
     loop {
         let i = start + plain_json_run(&bytes[start..]);
@@ -230,12 +242,26 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Bytes a JSON string holds as they are: everything but `"`, `\\`, control characters
+/// (< 0x20) and DEL.
+static PLAIN: [bool; 256] = {
+    let mut t = [true; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = false;
+        c += 1;
+    }
+    t[b'"' as usize] = false;
+    t[b'\\' as usize] = false;
+    t[0x7f] = false;
+    t
+};
+
 /// Length of the run at the start of `s` that a JSON string holds as it is: everything but
 /// `"`, `\\`, control characters (< 0x20) and DEL. Eight bytes per step.
 fn plain_json_run(s: &[u8]) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let special = |c: u8| c == b'"' || c == b'\\' || c < 0x20 || c == 0x7f;
     let mut i = 0;
     while let Some(chunk) = s.get(i..i + 8) {
         let mut word = [0u8; 8];
@@ -254,10 +280,13 @@ fn plain_json_run(s: &[u8]) -> usize {
         }
         i += 8;
     }
-    i + s[i..]
-        .iter()
-        .position(|&c| special(c))
-        .unwrap_or(s.len() - i)
+    while let Some(&c) = s.get(i) {
+        if !PLAIN[usize::from(c)] {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Appends an RFC 3339 UTC timestamp with millisecond, microsecond or nanosecond precision
