@@ -207,11 +207,11 @@ impl Mapper {
                 s.ranks.push(slot.rank());
             }
         }
-        let mut out = Vec::with_capacity(s.payload.len() + s.fields.len());
+        let mut out: Vec<Field> = Vec::with_capacity(s.payload.len() + s.fields.len());
         merge_payload(&mut s.payload, &mut s.fields, &s.ranks, &mut out);
         s.ranks.clear();
         let original = RString::from(input.json);
-        if normalized(&out) {
+        if normalized(&mut out) {
             // What `Record::from_fields` would check first, with a cheaper compare.
             return Record {
                 timestamp_ns,
@@ -351,12 +351,41 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
-/// Whether the fields are already as [`Record::from_fields`] leaves them: each key sorts
-/// strictly before the next and is not a prefix of it.
-fn normalized(fields: &[Field]) -> bool {
-    fields
+/// Whether the fields are as [`Record::from_fields`] leaves them, after merging equal keys
+/// as it does. Fast path: each key sorts strictly before the next and is not a prefix of
+/// it. Otherwise, when the keys are sorted, equal neighbours are merged (the later value
+/// wins, as in `normalize_fields`) and the answer is whether no key is a dotted prefix of
+/// another (`Rule` before `RuleCollection` is fine; `a` before `a.b` is not). When false,
+/// `Record::from_fields` must still run; merging first does not change what it gives.
+fn normalized(fields: &mut Vec<Field>) -> bool {
+    if fields
         .windows(2)
         .all(|w| before_not_prefix(w[0].key.as_bytes(), w[1].key.as_bytes()))
+    {
+        return true;
+    }
+    if !fields
+        .windows(2)
+        .all(|w| w[0].key.as_str() <= w[1].key.as_str())
+    {
+        return false;
+    }
+    fields.dedup_by(|later, earlier| {
+        if later.key == earlier.key {
+            std::mem::swap(&mut later.value, &mut earlier.value);
+            true
+        } else {
+            false
+        }
+    });
+    // In sorted order every key that extends `k` follows `k` directly, as one run.
+    !(0..fields.len()).any(|i| {
+        let k = fields[i].key.as_bytes();
+        fields[i + 1..]
+            .iter()
+            .take_while(|f| f.key.as_bytes().starts_with(k))
+            .any(|f| f.key.as_bytes().get(k.len()) == Some(&b'.'))
+    })
 }
 
 /// `a < b && !b.starts_with(a)`: the first differing byte (compared 8 at a time) decides;
@@ -680,7 +709,7 @@ fn flatten(node: &Node<'_>, key: &mut String, level: usize, depth: usize, out: &
 fn push_key_segment(key: &mut String, seg: &str) {
     if seg.is_empty() {
         key.push('_');
-    } else if seg.contains('.') {
+    } else if seg.bytes().any(|b| b == b'.') {
         key.extend(seg.chars().map(|c| if c == '.' { '_' } else { c }));
     } else {
         key.push_str(seg);
