@@ -33,6 +33,23 @@ pub struct MapInput<'a> {
     pub enqueued_ns: Option<i64>,
 }
 
+/// Per-call options of [`Mapper::map_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOptions {
+    /// Copy the record's JSON into [`Record::original`] (`event.original`). When false,
+    /// `original` is left empty and the copy (one allocation and the record's length in
+    /// bytes) is saved; for callers that do not output it. Default: true.
+    pub keep_original: bool,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            keep_original: true,
+        }
+    }
+}
+
 /// Why a record could not be mapped (it then goes to the dead-letter store).
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
@@ -107,12 +124,23 @@ impl Mapper {
     /// Any JSON object maps (unrecognised records go to the fallback family); invalid JSON
     /// and non-objects are errors for the dead-letter store.
     pub fn map(&self, input: MapInput<'_>, ingested_ns: i64) -> Result<Record, MapError> {
+        self.map_with(input, ingested_ns, MapOptions::default())
+    }
+
+    /// [`Mapper::map`] with options: the same record, except that `original` stays empty
+    /// when [`MapOptions::keep_original`] is false.
+    pub fn map_with(
+        &self,
+        input: MapInput<'_>,
+        ingested_ns: i64,
+        options: MapOptions,
+    ) -> Result<Record, MapError> {
         let tree = Node::parse(input.json).map_err(|e| MapError::InvalidJson(e.to_string()))?;
         if !matches!(tree, Node::Object(_)) {
             return Err(MapError::NotAnObject(tree.type_name()));
         }
         let mut scratch = SCRATCH.with(Cell::take);
-        let record = self.map_tree(&tree, input, ingested_ns, &mut scratch);
+        let record = self.map_tree(&tree, input, ingested_ns, options, &mut scratch);
         SCRATCH.with(|s| s.set(scratch));
         Ok(record)
     }
@@ -122,6 +150,7 @@ impl Mapper {
         tree: &Node<'_>,
         input: MapInput<'_>,
         ingested_ns: i64,
+        options: MapOptions,
         scratch: &mut Scratch,
     ) -> Record {
         let plan = &self.plan;
@@ -210,7 +239,11 @@ impl Mapper {
         let mut out: Vec<Field> = Vec::with_capacity(s.payload.len() + s.fields.len());
         merge_payload(&mut s.payload, &mut s.fields, &s.ranks, &mut out);
         s.ranks.clear();
-        let original = RString::from(input.json);
+        let original = if options.keep_original {
+            RString::from(input.json)
+        } else {
+            RString::new()
+        };
         if normalized(&mut out) {
             // What `Record::from_fields` would check first, with a cheaper compare.
             return Record {

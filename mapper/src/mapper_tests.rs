@@ -766,3 +766,34 @@ default = "none"
         assert_eq!(s(&r, "a.absent").as_deref(), Some("none"), "{json}");
     }
 }
+
+#[test]
+fn map_with_can_leave_the_original_out_and_changes_nothing_else() {
+    let m = Mapper::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let json = r#"{"time":"2022-08-22T18:07:16Z","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","operationName":"SecretGet","category":"AuditEvent","callerIpAddress":"10.0.0.4:51234","properties":{"id":"x","httpStatusCode":200}}"#;
+    let input = || MapInput {
+        json,
+        position: Position::default(),
+        enqueued_ns: Some(1_661_191_700_000_000_000),
+    };
+    let full = m.map(input(), 1_661_191_800_000_000_000).unwrap();
+    let kept = m
+        .map_with(input(), 1_661_191_800_000_000_000, MapOptions::default())
+        .unwrap();
+    let lean = m
+        .map_with(
+            input(),
+            1_661_191_800_000_000_000,
+            MapOptions {
+                keep_original: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(full.original.as_str(), json);
+    assert_eq!(kept.original.as_str(), json);
+    assert_eq!(lean.original.as_str(), "");
+    assert_eq!(lean.timestamp_ns, full.timestamp_ns);
+    assert_eq!(lean.fields, full.fields);
+    assert_eq!(kept.fields, full.fields);
+    assert!(full.fields.len() > 5);
+}

@@ -268,8 +268,11 @@ impl Conversion {
             Conversion::ResourceSubscription => parts.subscription_lower().map(Into::into),
             _ => None,
         };
-        part.filter(|s| !s.is_empty())
-            .map(|s| Value::from(s.as_ref()))
+        part.filter(|s| !s.is_empty()).map(|s| match s {
+            // Already an owned copy (lower-cased): no second copy.
+            std::borrow::Cow::Owned(s) => Value::from(s),
+            std::borrow::Cow::Borrowed(s) => Value::from(s),
+        })
     }
 }
 

@@ -86,7 +86,10 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
             parts.name = None;
             break;
         };
-        let mut ty = ns.to_ascii_lowercase();
+        // One buffer for the whole type (no regrowth while the segments are appended).
+        let mut ty = String::with_capacity(id.len());
+        ty.push_str(ns);
+        ty.make_ascii_lowercase();
         parts.provider = Some(ty.clone());
         parts.name = None;
         let mut has_type = false;
