@@ -209,17 +209,30 @@ pub fn write_i64(v: i64, out: &mut Vec<u8>) {
 }
 
 /// Appends `s` as a quoted JSON string, escaping `"`, `\` and control characters.
+#[inline]
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    let run = plain_json_run(bytes);
+    if run == bytes.len() {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        write_escaped(bytes, run, out);
+    }
+}
+
+/// [`write_json_str`] of a string that needs escaping from byte `run` on.
+#[cold]
+#[inline(never)]
+fn write_escaped(bytes: &[u8], run: usize, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() + 8);
     out.push(b'"');
     let mut start = 0;
-    loop {
-        let i = start + plain_json_run(&bytes[start..]);
-        let Some(&b) = bytes.get(i) else {
-            break;
-        };
+    let mut i = run;
+    while let Some(&b) = bytes.get(i) {
         out.extend_from_slice(&bytes[start..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -237,6 +250,7 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
             ]),
         }
         start = i + 1;
+        i = start + plain_json_run(&bytes[start..]);
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -262,23 +276,41 @@ static PLAIN: [bool; 256] = {
 fn plain_json_run(s: &[u8]) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
+    // The high bit of a byte is set where it is special (exact for the lowest such byte;
+    // bits above it may be spurious, so only the lowest set bit is used).
+    let specials = |chunk: &[u8]| {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
         let zero_at = |x: u64| x.wrapping_sub(LO) & !x;
-        // The high bit of a byte is set where it matches (exact for the lowest match; bits
-        // above it may be spurious, so only the lowest set bit is used).
-        let hits = (zero_at(w ^ (LO * u64::from(b'"')))
+        (zero_at(w ^ (LO * u64::from(b'"')))
             | zero_at(w ^ (LO * u64::from(b'\\')))
             | zero_at(w ^ (LO * 0x7f))
             | (w.wrapping_sub(LO * 0x20) & !w))
-            & HI;
+            & HI
+    };
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let hits = specials(chunk);
         if hits != 0 {
             return i + (hits.trailing_zeros() / 8) as usize;
         }
         i += 8;
+    }
+    if i == s.len() {
+        return i;
+    }
+    if let Some(last) = s
+        .len()
+        .checked_sub(8)
+        .and_then(|at| Some((at, s.get(at..)?)))
+    {
+        // The last eight bytes, overlapping the words already checked (all plain), so the
+        // first special byte found is at or after `i`.
+        let hits = specials(last.1);
+        return if hits == 0 {
+            s.len()
+        } else {
+            last.0 + (hits.trailing_zeros() / 8) as usize
+        };
     }
     while let Some(&c) = s.get(i) {
         if !PLAIN[usize::from(c)] {
@@ -396,16 +428,19 @@ mod tests {
             "tabs\tand\nnewlines\r\u{0}\u{1f}\u{7f}\u{80}é😀".into(),
         ];
         // Every ASCII byte and some UTF-8 at each offset of a 17-byte window (both sides of
-        // the 8-byte steps and the tail).
+        // the 8-byte steps, the overlapping last word and the short tail), followed by 0 to 9
+        // plain bytes.
         for c in (0u8..0x80)
             .map(char::from)
             .chain(['é', '€', '😀', '\u{85}'])
         {
             for at in 0..17 {
-                let mut t: String = "abcdefghijklmnopq".chars().take(at).collect();
-                t.push(c);
-                t.push_str("xyz01234");
-                cases.push(t);
+                for after in 0..10 {
+                    let mut t: String = "abcdefghijklmnopq".chars().take(at).collect();
+                    t.push(c);
+                    t.push_str(&"xyz012345"[..after]);
+                    cases.push(t);
+                }
             }
         }
         for case in &cases {
