@@ -31,22 +31,19 @@ pub fn write_ecs_json(record: &Record, opts: EcsOptions, out: &mut Vec<u8>) {
         out,
     };
     let mut original_pending = opts.include_original;
-    // Only copied when it is written.
-    let original_value = if original_pending {
-        Value::Str(crate::Text::from(record.original.as_str()))
-    } else {
-        Value::Null
-    };
     for field in record.fields.iter() {
         let key = field.key.as_str();
         if original_pending && key > ORIGINAL_KEY {
-            w.emit(ORIGINAL_KEY, &original_value);
+            w.member(ORIGINAL_KEY);
+            write_json_str(record.original.as_str(), w.out);
             original_pending = false;
         }
-        w.emit(key, &field.value);
+        w.member(key);
+        write_value(&field.value, w.out);
     }
     if original_pending {
-        w.emit(ORIGINAL_KEY, &original_value);
+        w.member(ORIGINAL_KEY);
+        write_json_str(record.original.as_str(), w.out);
     }
     for _ in 0..w.open.len() {
         w.out.push(b'}');
@@ -82,12 +79,13 @@ impl<'a> NestWriter<'a, '_> {
         self.fresh = false;
     }
 
-    /// Writes one member. Keys come sorted, so consecutive keys share their leading
+    /// Starts one member: closes and opens objects as the key needs, then writes the leaf
+    /// name and `:` (the caller writes the value). Keys come sorted, so consecutive keys share their leading
     /// objects: those whose closing dot lies within the common byte prefix of this key and
     /// the last one stay open without comparing their names; the rest of the key's parent
     /// segments are compared with the open objects by name, and the objects that differ are
     /// closed and opened anew.
-    fn emit(&mut self, key: &'a str, value: &Value) {
+    fn member(&mut self, key: &'a str) {
         let k = key.as_bytes();
         let shared = common_prefix_len(self.prev.as_bytes(), k);
         let mut keep = self.open.partition_point(|&(_, dot)| dot < shared);
@@ -120,7 +118,6 @@ impl<'a> NestWriter<'a, '_> {
         self.member_sep();
         write_json_str(&key[start..], self.out);
         self.out.push(b':');
-        write_value(value, self.out);
     }
 
     /// Closes the open objects from depth `keep` on.
@@ -570,7 +567,8 @@ mod tests {
             out: &mut out,
         };
         for (key, value) in keys.iter().zip(&values) {
-            w.emit(key, value);
+            w.member(key);
+            write_value(value, w.out);
         }
         for _ in 0..w.open.len() {
             w.out.push(b'}');
