@@ -67,6 +67,52 @@ fn ecs_output_is_one_document_per_record_with_stable_key_order() {
 }
 
 #[test]
+fn no_original_leaves_out_only_event_original_and_other_formats_keep_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> String {
+        let out = bin().current_dir(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The ECS documents with event.ingested (mapping time) and, when asked, event.original
+    // removed.
+    let docs = |text: &str, drop_original: bool| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let event = v["event"].as_object_mut().unwrap();
+                event.remove("ingested");
+                if drop_original {
+                    assert!(event.remove("original").is_some_and(|o| o.is_string()));
+                }
+                v
+            })
+            .collect()
+    };
+    let full = run(&["map", SAMPLE]);
+    let lean = run(&["map", "--no-original", SAMPLE]);
+    for l in lean.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["event"].get("original").is_none(), "{l}");
+    }
+    assert_eq!(docs(&lean, false), docs(&full, true));
+    assert_eq!(docs(&lean, false).len(), sample_count());
+    // Splunk HEC output renders the raw record as its event body: --no-original does not
+    // concern it, so the mapper still keeps the original for it.
+    assert_eq!(
+        run(&["map", "--format", "splunk", "--no-original", SAMPLE]),
+        run(&["map", "--format", "splunk", SAMPLE])
+            .lines()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    );
+}
+
+#[test]
 fn every_format_renders_every_record_on_one_line() {
     let n = sample_count();
     for (format, prefix) in [

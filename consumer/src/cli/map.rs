@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use azlog_mapper::deadletter::{now_ns, DeadLetter, DeadLetterStore};
 use azlog_mapper::envelope::{EnvelopeConfig, EnvelopeStats, RecordReader};
+use azlog_mapper::mapper::MapOptions;
 use azlog_mapper::{MapInput, Mapper};
 use azlog_plugin_api::{Position, Record};
 use clap::Args;
@@ -64,6 +65,10 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut renderer = Renderer::new(args.format, !args.no_original)?;
+    // Only ECS output can leave the original out; then the mapper need not copy it.
+    let options = MapOptions {
+        keep_original: !(args.no_original && args.format == Format::Ecs),
+    };
     let mut summary = MapSummary::default();
     let inputs = if args.inputs.is_empty() {
         vec![PathBuf::from("-")]
@@ -88,6 +93,7 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
             records,
             &format!("file:{source}"),
             &mapper,
+            options,
             &mut dead,
             &mut summary,
             |rec| renderer.write(rec, &mut out),
@@ -118,6 +124,7 @@ pub fn map_stream<R: BufRead>(
     records: RecordReader<R>,
     source: &str,
     mapper: &Mapper,
+    options: MapOptions,
     dead: &mut DeadLetterStore,
     summary: &mut MapSummary,
     mut sink: impl FnMut(&Record) -> io::Result<()>,
@@ -142,7 +149,7 @@ pub fn map_stream<R: BufRead>(
                     position: position(),
                     enqueued_ns: None,
                 };
-                match mapper.map(input, now_ns()) {
+                match mapper.map_with(input, now_ns(), options) {
                     Ok(record) => {
                         sink(&record).context("writing output")?;
                         summary.mapped += 1;
