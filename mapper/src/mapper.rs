@@ -7,6 +7,7 @@
 //! are copied. The fields are sorted once by [`Record::from_fields`].
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
+use std::cmp::Ordering;
 use std::path::Path;
 
 use abi_stable::std_types::{RString, RVec};
@@ -206,6 +207,25 @@ impl Mapper {
         // Every other field, in the family's precomputed output order (sorted by key; among
         // equal keys the later one wins: fixed head < payload < table fields < fixed tail).
         let fields = &family.fields;
+        // The output is built in place: the static fields in order, each preceded by the
+        // payload fields (sorted, rank 1) that sort before it. Its length is known: the
+        // payload, the groups with a value or a default, and the fixed fields that apply.
+        let groups = family
+            .emit_order
+            .iter()
+            .filter(|&&g| {
+                let st = s.state.get(g).copied().unwrap_or(0);
+                (st != 0 && st != DONE_NO_VALUE) || s.pending.get(g).is_some_and(|&p| p != 0)
+            })
+            .count();
+        let fixed = usize::from(family.dataset.is_some())
+            + usize::from(ts.is_none()) * (1 + usize::from(ts_raw.is_some()))
+            + usize::from(input.enqueued_ns.is_some())
+            + usize::from(!notes.is_empty())
+            + 3;
+        let mut payload = std::mem::take(&mut s.payload);
+        let mut out: Vec<Field> = Vec::with_capacity(payload.len() + groups + fixed);
+        let mut rest = payload.drain(..);
         for (slot, &key) in family.static_order.iter().zip(&family.static_keys) {
             let value = match *slot {
                 Slot::Dataset => family.dataset.map(Value::from_static),
@@ -228,17 +248,11 @@ impl Mapper {
                 }),
             };
             if let Some(v) = value {
-                // Keys of the plan are `'static` (interned): no copy.
-                s.fields.push(Field {
-                    key: Text::from_static(key),
-                    value: v,
-                });
-                s.ranks.push(slot.rank());
+                push_static(&mut rest, &mut out, key, slot.rank(), v);
             }
         }
-        let mut out: Vec<Field> = Vec::with_capacity(s.payload.len() + s.fields.len());
-        merge_payload(&mut s.payload, &mut s.fields, &s.ranks, &mut out);
-        s.ranks.clear();
+        out.extend(rest);
+        s.payload = payload;
         let original = if options.keep_original {
             RString::from(input.json)
         } else {
@@ -345,11 +359,8 @@ struct Work {
     pending: Vec<u32>,
     /// The values of the decided groups, in the order they were decided.
     values: Vec<Option<Value>>,
-    /// The payload fields (sorted by key), the other fields (in output order) and the
-    /// latter's ranks (see [`Slot::rank`]).
+    /// The payload fields (sorted by key before they are merged into the output).
     payload: Vec<Field>,
-    fields: Vec<Field>,
-    ranks: Vec<u8>,
     /// Dotted key being built by [`flatten`].
     key: String,
     /// `event.created` / `event.ingested` of the previous record (records of one event or
@@ -447,6 +458,31 @@ fn before_not_prefix(a: &[u8], b: &[u8]) -> bool {
     false
 }
 
+/// `a.cmp(b)` (byte order, as `str` orders), the first differing byte found 8 bytes at
+/// a time without a `memcmp` call.
+#[inline]
+fn key_order(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let (x, y) = (&a[..n], &b[..n]);
+    let mut cx = x.chunks_exact(8);
+    let mut cy = y.chunks_exact(8);
+    for (p, q) in cx.by_ref().zip(cy.by_ref()) {
+        let (p, q) = (
+            u64::from_be_bytes(p.try_into().unwrap_or([0; 8])),
+            u64::from_be_bytes(q.try_into().unwrap_or([0; 8])),
+        );
+        if p != q {
+            return p.cmp(&q);
+        }
+    }
+    for (p, q) in cx.remainder().iter().zip(cy.remainder()) {
+        if p != q {
+            return p.cmp(q);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Sorts one run by key, stably (equal keys keep push order).
 fn sort_run(run: &mut [Field]) {
     if !run
@@ -457,52 +493,39 @@ fn sort_run(run: &mut [Field]) {
     }
 }
 
-/// Moves the payload run (sorted by key, rank 1) and the static run (sorted by key and
-/// rank, `ranks` parallel to it) into `out`, merged by (key, rank), so that among equal keys
-/// the higher rank comes last (and wins in [`Record::from_fields`]). The payload usually
-/// sits in the static run as a few long blocks: payload blocks are found by binary search.
-/// Both runs are left empty.
-fn merge_payload(
-    payload: &mut Vec<Field>,
-    statics: &mut Vec<Field>,
-    ranks: &[u8],
+/// [`Slot::rank`] of the payload fields.
+const PAYLOAD_RANK: u8 = 1;
+
+/// Pushes a static field (key `key`, [`Slot::rank`] `rank`) onto `out`, after the payload
+/// fields at the head of `rest` (sorted by key) that sort before it: among equal keys the
+/// higher rank comes last (and wins in [`Record::from_fields`]).
+#[inline]
+fn push_static(
+    rest: &mut std::vec::Drain<'_, Field>,
     out: &mut Vec<Field>,
+    key: &'static str,
+    rank: u8,
+    value: Value,
 ) {
-    const PAYLOAD: u8 = 1;
-    let mut p = payload.drain(..);
-    let mut st = statics.drain(..);
-    let mut j = 0; // rank index of the static run's head
-    loop {
-        let Some(s_head) = st.as_slice().first() else {
-            out.extend(p);
-            break;
+    while let Some(head) = rest.as_slice().first() {
+        let goes_first = match key_order(head.key.as_bytes(), key.as_bytes()) {
+            Ordering::Less => true,
+            Ordering::Equal => PAYLOAD_RANK < rank,
+            Ordering::Greater => false,
         };
-        let (s_key, s_rank) = (
-            s_head.key.as_str(),
-            ranks.get(j).copied().unwrap_or(u8::MAX),
-        );
-        let n = p.as_slice().partition_point(|f| {
-            let k = f.key.as_str();
-            k < s_key || (k == s_key && PAYLOAD < s_rank)
-        });
-        out.extend(p.by_ref().take(n));
-        let Some(p_head) = p.as_slice().first() else {
-            out.extend(st);
+        if !goes_first {
             break;
-        };
-        let p_key = p_head.key.as_str();
-        let m = st
-            .as_slice()
-            .iter()
-            .zip(ranks.get(j..).unwrap_or(&[]))
-            .take_while(|(f, &r)| {
-                let k = f.key.as_str();
-                k < p_key || (k == p_key && r < PAYLOAD)
-            })
-            .count();
-        out.extend(st.by_ref().take(m));
-        j += m;
+        }
+        match rest.next() {
+            Some(f) => out.push(f),
+            None => break,
+        }
     }
+    // Keys of the plan are `'static` (interned): no copy.
+    out.push(Field {
+        key: Text::from_static(key),
+        value,
+    });
 }
 
 /// The value of a field group: its own, else the pending default.

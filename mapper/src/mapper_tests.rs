@@ -530,7 +530,7 @@ fn contains_ci_matches_the_naive_search() {
 }
 
 #[test]
-fn merge_payload_orders_by_key_then_rank() {
+fn static_fields_merge_with_the_payload_by_key_then_rank() {
     fn run(keys: &[(&str, i64)]) -> Vec<Field> {
         keys.iter()
             .map(|(k, v)| Field {
@@ -546,7 +546,8 @@ fn merge_payload_orders_by_key_then_rank() {
         ("event.kind", 1),
         ("z", 1),
     ]);
-    let mut statics = run(&[
+    // (key, value = rank)
+    let statics: [(&'static str, u8); 8] = [
         ("azlog.family", 3),
         ("azure.x.b", 2),
         ("cloud.provider", 2),
@@ -555,10 +556,13 @@ fn merge_payload_orders_by_key_then_rank() {
         ("event.kind", 0),
         ("event.kind", 2),
         ("z", 3),
-    ]);
-    let ranks = [3, 2, 2, 0, 3, 0, 2, 3];
+    ];
     let mut out = Vec::new();
-    merge_payload(&mut payload, &mut statics, &ranks, &mut out);
+    let mut rest = payload.drain(..);
+    for (key, rank) in statics {
+        push_static(&mut rest, &mut out, key, rank, Value::Int(i64::from(rank)));
+    }
+    out.extend(rest);
     let got: Vec<(&str, i64)> = out
         .iter()
         .map(|f| (f.key.as_str(), f.value.as_i64().unwrap_or(-1)))
@@ -580,7 +584,7 @@ fn merge_payload_orders_by_key_then_rank() {
             ("z", 3),
         ]
     );
-    assert!(payload.is_empty() && statics.is_empty());
+    assert!(payload.is_empty());
 }
 
 #[test]
@@ -796,4 +800,37 @@ fn map_with_can_leave_the_original_out_and_changes_nothing_else() {
     assert_eq!(lean.fields, full.fields);
     assert_eq!(kept.fields, full.fields);
     assert!(full.fields.len() > 5);
+}
+
+#[test]
+fn key_order_is_str_order() {
+    let keys = [
+        "",
+        "a",
+        "a.b",
+        "a_b",
+        "ab",
+        "azure.firewall.properties.Rule",
+        "azure.firewall.properties.RuleCollection",
+        "azure.firewall.properties.Rule.x",
+        "event.kind",
+        "event.kind",
+        "event.kin",
+        "\u{e9}",
+        "z\u{e9}x",
+        "abcdefgh",
+        "abcdefgi",
+        "abcdefghi",
+        "abcdefgh.",
+        "abcdefgH",
+    ];
+    for a in keys {
+        for b in keys {
+            assert_eq!(
+                key_order(a.as_bytes(), b.as_bytes()),
+                a.cmp(b),
+                "{a:?} {b:?}"
+            );
+        }
+    }
 }
