@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use std::path::Path;
 
 use abi_stable::std_types::{RString, RVec};
+use azlog_plugin_api::record::{common_prefix_len, is_dotted_prefix, merge_equal_keys};
 use azlog_plugin_api::{Field, Position, Record, Text, Value};
 
 use crate::convert;
@@ -414,73 +415,26 @@ fn normalized(fields: &mut Vec<Field>) -> bool {
     {
         return false;
     }
-    fields.dedup_by(|later, earlier| {
-        if later.key == earlier.key {
-            std::mem::swap(&mut later.value, &mut earlier.value);
-            true
-        } else {
-            false
-        }
-    });
-    // In sorted order every key that extends `k` follows `k` directly, as one run.
-    !(0..fields.len()).any(|i| {
-        let k = fields[i].key.as_bytes();
-        fields[i + 1..]
-            .iter()
-            .take_while(|f| f.key.as_bytes().starts_with(k))
-            .any(|f| f.key.as_bytes().get(k.len()) == Some(&b'.'))
-    })
+    merge_equal_keys(fields);
+    !(0..fields.len()).any(|i| is_dotted_prefix(fields, i))
 }
 
-/// `a < b && !b.starts_with(a)`: the first differing byte (compared 8 at a time) decides;
-/// when one is a prefix of the other, false.
+/// `a < b && !b.starts_with(a)`: the first differing byte decides; when one is a prefix of
+/// the other, false.
 fn before_not_prefix(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
-        let (x, y) = (
-            u64::from_le_bytes(x.try_into().unwrap_or([0; 8])),
-            u64::from_le_bytes(y.try_into().unwrap_or([0; 8])),
-        );
-        if x != y {
-            // The lowest differing byte is the first one in the text.
-            let shift = (x ^ y).trailing_zeros() / 8 * 8;
-            return ((x >> shift) as u8) < ((y >> shift) as u8);
-        }
-    }
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        if x != y {
-            return x < y;
-        }
-    }
-    false
+    let i = common_prefix_len(a, b);
+    matches!((a.get(i), b.get(i)), (Some(x), Some(y)) if x < y)
 }
 
 /// `a.cmp(b)` (byte order, as `str` orders), the first differing byte found 8 bytes at
 /// a time without a `memcmp` call.
 #[inline]
 fn key_order(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let (x, y) = (&a[..n], &b[..n]);
-    let mut cx = x.chunks_exact(8);
-    let mut cy = y.chunks_exact(8);
-    for (p, q) in cx.by_ref().zip(cy.by_ref()) {
-        let (p, q) = (
-            u64::from_be_bytes(p.try_into().unwrap_or([0; 8])),
-            u64::from_be_bytes(q.try_into().unwrap_or([0; 8])),
-        );
-        if p != q {
-            return p.cmp(&q);
-        }
+    let i = common_prefix_len(a, b);
+    match (a.get(i), b.get(i)) {
+        (Some(x), Some(y)) => x.cmp(y),
+        _ => a.len().cmp(&b.len()),
     }
-    for (p, q) in cx.remainder().iter().zip(cy.remainder()) {
-        if p != q {
-            return p.cmp(q);
-        }
-    }
-    a.len().cmp(&b.len())
 }
 
 /// Sorts one run by key, stably (equal keys keep push order).

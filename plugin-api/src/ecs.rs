@@ -1,6 +1,6 @@
 //! ECS JSON rendering of a [`Record`]: nested objects, ECS names, stable (sorted) key order,
 //! `@timestamp` first. Shared by `azlog-hub map`, the file sink, Splunk HEC and Kafka.
-use crate::record::{Record, Value};
+use crate::record::{common_prefix_len, Record, Value};
 
 /// What to include besides the mapped fields.
 #[derive(Clone, Copy, Debug)]
@@ -128,28 +128,6 @@ impl<'a> NestWriter<'a, '_> {
         }
         self.open.truncate(keep);
     }
-}
-
-/// The length of the longest common prefix of `a` and `b` (compared 8 bytes at a time).
-fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) else {
-            break;
-        };
-        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
-        let y = u64::from_le_bytes(y.try_into().unwrap_or([1; 8]));
-        if x != y {
-            // The lowest differing byte is the first one in the text.
-            return i + ((x ^ y).trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < n && a[i] == b[i] {
-        i += 1;
-    }
-    i
 }
 
 /// The index of the first `.` in `s` at or after `from` (eight bytes per step).

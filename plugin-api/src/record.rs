@@ -234,25 +234,9 @@ pub fn normalize_fields(fields: &mut Vec<Field>) {
     {
         fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     }
-    // In place: `later` is removed after its value moved into the kept `earlier` field.
-    fields.dedup_by(|later, earlier| {
-        if later.key == earlier.key {
-            std::mem::swap(&mut later.value, &mut earlier.value);
-            true
-        } else {
-            false
-        }
-    });
-    // Prefix conflicts: in sorted order every key that extends `a.b` (`a.b.c`, but also
-    // `a.b-c`, whose `-` sorts before `.`) follows `a.b` directly, as one run.
+    merge_equal_keys(fields);
     let conflicts: Vec<usize> = (0..fields.len())
-        .filter(|&i| {
-            let k = fields[i].key.as_str();
-            fields[i + 1..]
-                .iter()
-                .take_while(|f| f.key.as_str().starts_with(k))
-                .any(|f| f.key.as_bytes().get(k.len()) == Some(&b'.'))
-        })
+        .filter(|&i| is_dotted_prefix(fields, i))
         .collect();
     if !conflicts.is_empty() {
         for i in conflicts {
@@ -261,6 +245,54 @@ pub fn normalize_fields(fields: &mut Vec<Field>) {
         }
         fields.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     }
+}
+
+/// Merges runs of equal keys in fields sorted by key (stably: push order among equal keys),
+/// keeping the last value of each run, in place.
+pub fn merge_equal_keys(fields: &mut Vec<Field>) {
+    // `later` is removed after its value moved into the kept `earlier` field.
+    fields.dedup_by(|later, earlier| {
+        if later.key == earlier.key {
+            std::mem::swap(&mut later.value, &mut earlier.value);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// Whether the key of `fields[i]` is a dotted prefix of a later key (`a.b` before `a.b.c`),
+/// in fields sorted by key: every key that extends it (`a.b.c`, but also `a.b-c`, whose
+/// `-` sorts before `.`) follows it directly, as one run.
+pub fn is_dotted_prefix(fields: &[Field], i: usize) -> bool {
+    let Some(k) = fields.get(i).map(|f| f.key.as_bytes()) else {
+        return false;
+    };
+    fields[i + 1..]
+        .iter()
+        .take_while(|f| f.key.as_bytes().starts_with(k))
+        .any(|f| f.key.as_bytes().get(k.len()) == Some(&b'.'))
+}
+
+/// The length of the longest common prefix of `a` and `b`, compared 8 bytes at a time
+/// (keys are compared this way on the hot paths: no `memcmp` call for short keys).
+#[inline]
+pub fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(y.try_into().unwrap_or([1; 8]));
+        if x != y {
+            // The lowest differing byte is the first one in the text.
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]
