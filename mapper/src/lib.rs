@@ -18,6 +18,7 @@ pub mod extract;
 pub mod mapper;
 pub mod path;
 pub mod schema;
+mod scratch;
 pub mod winxml;
 
 pub use mapper::{MapError, MapInput, Mapper};

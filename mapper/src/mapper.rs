@@ -5,6 +5,7 @@
 //! chosen family's fields are resolved, converted and mapped; the payload subtrees are
 //! flattened; `$json` / `$xml` documents are parsed at most once each. Only emitted values
 //! are copied. The fields are sorted once by [`Record::from_fields`].
+use crate::scratch::recycle;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::cmp::Ordering;
@@ -386,14 +387,6 @@ impl TimeText {
         }
         self.text.clone()
     }
-}
-
-/// Empties `v` and hands its allocation over to a vector whose element type differs only
-/// in lifetimes (the standard library collects a mapped `into_iter` in place, and nothing
-/// is mapped: the vector is empty).
-fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// Whether the fields are as [`Record::from_fields`] leaves them, after merging equal keys

@@ -17,6 +17,7 @@
 //! The parser never fails: malformed or truncated XML yields what could be read plus a note
 //! saying what went wrong (the mapper stores it in `azlog.parse_errors`). Control characters
 //! (which make real Windows logs invalid XML 1.0) are kept as they are.
+use crate::scratch::recycle;
 use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
@@ -126,13 +127,6 @@ thread_local! {
 
 /// Stacks larger than this are not kept (one huge document should not pin memory).
 const KEEP_BYTES: usize = 1 << 16;
-
-/// Empties `v` and hands its allocation over to a vector of another lifetime of the same
-/// type (the standard library collects a mapped `into_iter` in place; nothing is mapped).
-fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
-}
 
 /// The direct scanner: the same tree and note as [`reader_tree`] gives, for documents made
 /// of elements, attributes (`name="v"` / `name='v'`), text, comments and processing

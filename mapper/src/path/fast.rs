@@ -11,6 +11,7 @@
 //! which gives the tree or the error exactly as before. Declining is always safe; accepting
 //! something serde would reject, or building a different tree, would not be, so every branch
 //! here is strict.
+use crate::scratch::recycle;
 use std::borrow::Cow;
 
 use super::tree::Node;
@@ -35,13 +36,6 @@ thread_local! {
 
 /// Scratch buffers larger than this are not kept (one huge record should not pin memory).
 const KEEP_BYTES: usize = 1 << 20;
-
-/// Empties `v` and hands its allocation over to a vector of another lifetime of the same
-/// type (the standard library collects a mapped `into_iter` in place; nothing is mapped).
-fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
-}
 
 /// Parses `text` as one JSON document; `None` when the fast route declines.
 pub fn parse(text: &str) -> Option<Node<'_>> {
