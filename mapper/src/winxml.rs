@@ -175,17 +175,7 @@ impl<'a> Scan<'a> {
                 if let Some(frame) = self.open.last_mut() {
                     let text = xml.get(i..lt)?;
                     if frame.text.is_empty() {
-                        frame.text = if amp {
-                            let mut note = None;
-                            let mut out = String::new();
-                            unescape_into(text, &mut out, &mut note);
-                            if note.is_some() {
-                                return None;
-                            }
-                            Cow::Owned(out)
-                        } else {
-                            Cow::Borrowed(text)
-                        };
+                        frame.text = unescaped_strict(text, amp)?;
                     } else if !(text.bytes().all(is_ws) && frame.text.bytes().all(is_ws)) {
                         // Text in several pieces (around children or comments) that is not
                         // all layout whitespace: leave it to the reader route.
@@ -351,17 +341,7 @@ impl<'a> Scan<'a> {
             if kb == b"xmlns" || kb.starts_with(b"xmlns:") {
                 continue;
             }
-            let value = if amp {
-                let mut value = String::new();
-                let mut note = None;
-                unescape_into(raw, &mut value, &mut note);
-                if note.is_some() {
-                    return None;
-                }
-                Cow::Owned(value)
-            } else {
-                Cow::Borrowed(raw)
-            };
+            let value = unescaped_strict(raw, amp)?;
             self.attrs.push((Cow::Borrowed(local(key)), value));
         }
     }
@@ -872,6 +852,19 @@ fn local_name<'a>(src: &'a str, raw: &[u8]) -> Cow<'a, str> {
         None => raw,
     };
     text_of(src, local)
+}
+
+/// `text` with its entity references resolved (only looked for when `amp`: it holds a
+/// `&`), borrowed when there are none; `None` when a reference is not one the direct
+/// scanner resolves (the caller then hands the document to quick-xml).
+fn unescaped_strict(text: &str, amp: bool) -> Option<Cow<'_, str>> {
+    if !amp {
+        return Some(Cow::Borrowed(text));
+    }
+    let mut out = String::new();
+    let mut note = None;
+    unescape_into(text, &mut out, &mut note);
+    note.is_none().then_some(Cow::Owned(out))
 }
 
 /// Resolves XML entity and character references leniently: the five predefined entities,
