@@ -45,9 +45,7 @@ pub fn write_ecs_json(record: &Record, opts: EcsOptions, out: &mut Vec<u8>) {
         w.member(ORIGINAL_KEY);
         write_json_str(record.original.as_str(), w.out);
     }
-    for _ in 0..w.open.len() {
-        w.out.push(b'}');
-    }
+    w.close_from(0);
     w.out.push(b'}');
 }
 
