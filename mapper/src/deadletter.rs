@@ -183,9 +183,7 @@ pub fn read_dead_letters(path: &Path) -> io::Result<impl Iterator<Item = io::Res
 /// Now as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     let ns = now_ns();
-    let mut out = Vec::with_capacity(24);
-    azlog_plugin_api::ecs::write_rfc3339_ns(ns - ns.rem_euclid(1_000_000), &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    crate::convert::rfc3339(ns - ns.rem_euclid(1_000_000))
 }
 
 /// Now in nanoseconds since the Unix epoch.
