@@ -1,5 +1,8 @@
 //! ECS JSON rendering of a [`Record`]: nested objects, ECS names, stable (sorted) key order,
 //! `@timestamp` first. Shared by `azlog-hub map`, the file sink, Splunk HEC and Kafka.
+use std::cell::RefCell;
+
+use crate::ecs_transitions::{tag, Transitions, MAX_LEN, START};
 use crate::record::{common_prefix_len, Record, Value};
 
 /// What to include besides the mapped fields.
@@ -21,30 +24,58 @@ const ORIGINAL_KEY: &str = "event.original";
 
 /// Appends the record as one compact ECS JSON object (no trailing newline) to `out`.
 pub fn write_ecs_json(record: &Record, opts: EcsOptions, out: &mut Vec<u8>) {
+    TRANSITIONS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut cache) => {
+            let cache = cache.get_or_insert_with(|| Box::new(Transitions::new()));
+            write_record(record, opts, out, Some(cache));
+        }
+        // Only if rendering re-entered itself on this thread: render without the cache.
+        Err(_) => write_record(record, opts, out, None),
+    });
+}
+
+thread_local! {
+    /// The key transitions of this thread's ECS output (created on first use).
+    static TRANSITIONS: RefCell<Option<Box<Transitions>>> = const { RefCell::new(None) };
+}
+
+fn write_record(
+    record: &Record,
+    opts: EcsOptions,
+    out: &mut Vec<u8>,
+    cache: Option<&mut Transitions>,
+) {
     out.extend_from_slice(b"{\"@timestamp\":\"");
     write_rfc3339_ns(record.timestamp_ns, out);
     out.push(b'"');
     let mut w = NestWriter {
         open: Vec::new(),
         prev: "",
+        prev_tag: Some(START),
+        stale: false,
         fresh: false,
+        cache,
         out,
     };
     let mut original_pending = opts.include_original;
     for field in record.fields.iter() {
         let key = field.key.as_str();
         if original_pending && key > ORIGINAL_KEY {
-            w.member(ORIGINAL_KEY);
+            w.member_static(ORIGINAL_KEY);
             write_json_str(record.original.as_str(), w.out);
             original_pending = false;
         }
-        w.member(key);
+        match field.key.as_static() {
+            Some(key) => w.member_static(key),
+            None => w.member(key, None),
+        }
         write_value(&field.value, w.out);
     }
     if original_pending {
-        w.member(ORIGINAL_KEY);
+        w.member_static(ORIGINAL_KEY);
         write_json_str(record.original.as_str(), w.out);
     }
+    w.restore();
     w.close_from(0);
     w.out.push(b'}');
 }
@@ -58,23 +89,66 @@ pub fn to_ecs_string(record: &Record, opts: EcsOptions) -> String {
 }
 
 /// Writes sorted dotted keys as nested objects. Empty segments (`a..b`, `.a`) are skipped.
-struct NestWriter<'a, 'o> {
+struct NestWriter<'a, 'o, 'c> {
     /// The objects open below the root: each one's name and the index in `prev` of the dot
-    /// that ends it.
+    /// that ends it. Out of date while `stale` (see [`NestWriter::restore`]).
     open: Vec<(&'a str, usize)>,
     /// The key written last.
     prev: &'a str,
+    /// Its [`tag`] when it is `'static` text ([`START`] before the first key).
+    prev_tag: Option<u64>,
+    /// Members were written from the transition cache since `open` was last brought up to
+    /// date.
+    stale: bool,
     /// The innermost open object has no member yet.
     fresh: bool,
+    cache: Option<&'c mut Transitions>,
     out: &'o mut Vec<u8>,
 }
 
-impl<'a> NestWriter<'a, '_> {
+impl<'a> NestWriter<'a, '_, '_> {
     fn member_sep(&mut self) {
         if !self.fresh {
             self.out.push(b',');
         }
         self.fresh = false;
+    }
+
+    /// [`NestWriter::member`] of a `'static` key: the bytes from the previous key to this
+    /// one come from the transition cache when both keys are static and the pair was seen
+    /// before (the open objects are then brought up to date only when a key that is not
+    /// cached follows).
+    #[inline]
+    fn member_static(&mut self, key: &'static str) {
+        let tag = tag(key);
+        if let (Some(cache), Some(prev), Some(k)) = (self.cache.as_deref(), self.prev_tag, tag) {
+            if cache.write(prev, k, self.out) {
+                self.prev = key;
+                self.prev_tag = tag;
+                self.stale = true;
+                self.fresh = false;
+                return;
+            }
+        }
+        self.member(key, tag);
+    }
+
+    /// After members written from the cache: `open` as [`NestWriter::member`] would have
+    /// left it, the non-empty parent segments of the last key.
+    fn restore(&mut self) {
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        self.open.clear();
+        let (prev, k) = (self.prev, self.prev.as_bytes());
+        let mut start = 0;
+        while let Some(dot) = find_dot(k, start) {
+            if dot > start {
+                self.open.push((&prev[start..dot], dot));
+            }
+            start = dot + 1;
+        }
     }
 
     /// Starts one member: closes and opens objects as the key needs, then writes the leaf
@@ -83,7 +157,9 @@ impl<'a> NestWriter<'a, '_> {
     /// the last one stay open without comparing their names; the rest of the key's parent
     /// segments are compared with the open objects by name, and the objects that differ are
     /// closed and opened anew.
-    fn member(&mut self, key: &'a str) {
+    fn member(&mut self, key: &'a str, tag: Option<u64>) {
+        self.restore();
+        let from = self.out.len();
         let k = key.as_bytes();
         let shared = common_prefix_len(self.prev.as_bytes(), k);
         let mut keep = self.open.partition_point(|&(_, dot)| dot < shared);
@@ -112,10 +188,17 @@ impl<'a> NestWriter<'a, '_> {
         if matching {
             self.close_from(keep);
         }
-        self.prev = key;
         self.member_sep();
         write_json_str(&key[start..], self.out);
         self.out.push(b':');
+        if let (Some(cache), Some(prev), Some(k)) = (self.cache.as_deref_mut(), self.prev_tag, tag)
+        {
+            if let Some(bytes) = self.out.get(from..).filter(|b| b.len() <= MAX_LEN) {
+                cache.insert(prev, k, bytes);
+            }
+        }
+        self.prev = key;
+        self.prev_tag = tag;
     }
 
     /// Closes the open objects from depth `keep` on.
@@ -533,22 +616,31 @@ mod tests {
         out
     }
 
-    fn nesting(keys: &[&str]) -> Vec<u8> {
+    /// The writer over `keys`; with a transition cache, every key goes the static route (the
+    /// cache is used when it holds the pair, filled when it does not).
+    fn nesting(keys: &[&'static str], cache: Option<&mut Transitions>) -> Vec<u8> {
         let mut out = b"{".to_vec();
         let values: Vec<Value> = (0..keys.len()).map(|n| Value::Int(n as i64)).collect();
+        let cached = cache.is_some();
         let mut w = NestWriter {
             open: Vec::new(),
             prev: "",
+            prev_tag: Some(START),
+            stale: false,
             fresh: true,
+            cache,
             out: &mut out,
         };
         for (key, value) in keys.iter().zip(&values) {
-            w.member(key);
+            if cached {
+                w.member_static(key);
+            } else {
+                w.member(key, None);
+            }
             write_value(value, w.out);
         }
-        for _ in 0..w.open.len() {
-            w.out.push(b'}');
-        }
+        w.restore();
+        w.close_from(0);
         out.push(b'}');
         out
     }
@@ -583,17 +675,26 @@ mod tests {
             "",
         ];
         let mut checked = 0;
+        // One transition cache for all sequences: a pair cached from one sequence is reused
+        // in others, with the open objects rebuilt when an uncached pair follows.
+        let mut cache = Transitions::new();
         for a in &pool {
             for (j, b) in pool.iter().enumerate() {
                 for c in pool.iter().skip(j) {
                     let mut keys = vec![*a, *b, *c];
                     keys.sort_unstable();
                     keys.dedup();
+                    let want = String::from_utf8_lossy(&reference_nesting(&keys)).into_owned();
                     assert_eq!(
-                        String::from_utf8_lossy(&nesting(&keys)),
-                        String::from_utf8_lossy(&reference_nesting(&keys)),
+                        String::from_utf8_lossy(&nesting(&keys, None)),
+                        want,
                         "{keys:?}"
                     );
+                    // Twice: the first run may fill the cache, the second reads it.
+                    for _ in 0..2 {
+                        let got = nesting(&keys, Some(&mut cache));
+                        assert_eq!(String::from_utf8_lossy(&got), want, "cached {keys:?}");
+                    }
                     checked += 1;
                 }
             }

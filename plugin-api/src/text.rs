@@ -56,6 +56,14 @@ impl Text {
         matches!(self.0, Repr::Static(_))
     }
 
+    /// The text when it borrows `'static` memory (built by [`Text::from_static`]).
+    pub fn as_static(&self) -> Option<&'static str> {
+        match &self.0 {
+            Repr::Static(s) => Some(s.as_str()),
+            Repr::Owned(_) => None,
+        }
+    }
+
     /// The text as an owned `String` (copies static text; reuses an owned buffer's text).
     pub fn into_string(self) -> String {
         match self.0 {
