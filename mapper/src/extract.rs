@@ -6,10 +6,12 @@
 //! short texts of the tables (Azure Firewall `msg`, NSG flow tuples, Windows paths) that second
 //! step costs several thousand instructions per call. Patterns that are a plain sequence of
 //! literals, classes (`\S \s \d \w \D \W . [...]`) with quantifiers (`+ * ? +? *? ??`), at most
-//! one capture group, `(?:...){n}` repetitions, `^`/`$` and a final `(?:[...]|$)` are compiled
-//! to a backtracking matcher with the same leftmost-first semantics ([`Simple`]). It only runs
-//! on ASCII text (where Unicode `\s \d \w` are their ASCII sets) within a step budget; any other
-//! text, pattern or an exhausted budget takes the regex, so results are always the regex's.
+//! one capture group (which may hold an alternation of literals, `(TCP|UDP)`), `(?:...){n}`
+//! repetitions, optional literals `(?:...)?`, a leading `(?i)`, `^`/`$` and a final
+//! `(?:[...]|$)` are compiled to a backtracking matcher with the same leftmost-first
+//! semantics ([`Simple`]). It only runs on ASCII text (where Unicode `\s \d \w` are their
+//! ASCII sets and case folding is ASCII case folding) within a step budget; any other text,
+//! pattern or an exhausted budget takes the regex, so results are always the regex's.
 use regex::Regex;
 
 /// Steps (item attempts) the direct matcher may take before it hands over to the regex.
@@ -99,6 +101,18 @@ impl Set {
         b < 128 && self.0[usize::from(b >> 6)] & (1u64 << (b & 63)) != 0
     }
 
+    /// The set with both cases of every ASCII letter in it (`(?i)` on ASCII text).
+    fn fold_case(self) -> Set {
+        (b'A'..=b'Z').fold(self, |s, up| {
+            let low = up.to_ascii_lowercase();
+            if s.has(up) || s.has(low) {
+                s.with(up).with(low)
+            } else {
+                s
+            }
+        })
+    }
+
     /// Unicode `\s` restricted to ASCII.
     fn space() -> Set {
         Set::EMPTY.range(b'\t', b'\r').with(b' ')
@@ -114,15 +128,36 @@ impl Set {
     }
 }
 
-/// One element of the sequence: a byte class repeated `min..=max` times.
+/// One element of the sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Item {
-    set: Set,
-    min: u32,
-    max: u32,
-    greedy: bool,
+enum Item {
+    /// A byte class repeated `min..=max` times.
+    Class {
+        set: Set,
+        min: u32,
+        max: u32,
+        greedy: bool,
+    },
+    /// Fixed-length alternatives of one byte class per position, tried in order: a run of
+    /// literals (one alternative), `(TCP|UDP)`, or `(?:\.0)?` (the text, then nothing).
+    Alt(Vec<Vec<Set>>),
     /// `(?:[set]|$)`: one byte of `set`, or the end of the text.
-    or_end: bool,
+    OrEnd(Set),
+}
+
+impl Item {
+    /// One byte of `set`, exactly once.
+    fn one(set: Set) -> Item {
+        Item::Alt(vec![vec![set]])
+    }
+
+    /// The single alternative of a fixed sequence, if this item is one.
+    fn fixed(&self) -> Option<&[Set]> {
+        match self {
+            Item::Alt(alts) if alts.len() == 1 => alts.first().map(Vec::as_slice),
+            _ => None,
+        }
+    }
 }
 
 /// A pattern of the simple shape (see the module docs).
@@ -151,8 +186,13 @@ impl Simple {
         let mut p = Parser {
             b: pattern.as_bytes(),
             i: 0,
+            fold: false,
         };
         let start = p.eat(b'^');
+        if p.b.get(p.i..p.i + 4) == Some(b"(?i)") {
+            p.i += 4;
+            p.fold = true;
+        }
         let mut items = Vec::new();
         let mut group = None;
         let mut end = false;
@@ -174,13 +214,7 @@ impl Simple {
                             let save = p.i;
                             let set = p.class()?;
                             if p.b.get(p.i..) == Some(b"|$)") {
-                                items.push(Item {
-                                    set,
-                                    min: 1,
-                                    max: 1,
-                                    greedy: true,
-                                    or_end: true,
-                                });
+                                items.push(Item::OrEnd(set));
                                 p.i += 3;
                                 if p.i != p.b.len() {
                                     return None;
@@ -189,9 +223,23 @@ impl Simple {
                             }
                             p.i = save;
                         }
-                        // `(?:seq){n}`: the sequence n times.
                         let inner = p.sequence()?;
-                        if !p.eat(b')') || !p.eat(b'{') {
+                        if !p.eat(b')') {
+                            return None;
+                        }
+                        if p.eat(b'?') {
+                            // `(?:literals)?`: the literals, else nothing (`??`: the reverse).
+                            let lit = literal(&inner)?;
+                            let alts = if p.eat(b'?') {
+                                vec![Vec::new(), lit]
+                            } else {
+                                vec![lit, Vec::new()]
+                            };
+                            items.push(Item::Alt(alts));
+                            continue;
+                        }
+                        // `(?:seq){n}`: the sequence n times.
+                        if !p.eat(b'{') {
                             return None;
                         }
                         let n = p.number()?;
@@ -206,7 +254,17 @@ impl Simple {
                             return None;
                         }
                         let from = items.len();
-                        items.extend(p.sequence()?);
+                        let first = p.sequence()?;
+                        if p.b.get(p.i) == Some(&b'|') {
+                            // `(lit|lit|...)`: alternatives of literals only.
+                            let mut alts = vec![literal(&first)?];
+                            while p.eat(b'|') {
+                                alts.push(literal(&p.sequence()?)?);
+                            }
+                            items.push(Item::Alt(alts));
+                        } else {
+                            items.extend(first);
+                        }
                         if !p.eat(b')') {
                             return None;
                         }
@@ -224,9 +282,11 @@ impl Simple {
         }
         let prefix: Vec<u8> = items
             .iter()
-            .take_while(|it| it.min == 1 && it.max == 1 && !it.or_end)
-            .map_while(|it| single(it.set))
+            .map_while(Item::fixed)
+            .flatten()
+            .map_while(|&set| single(set))
             .collect();
+        let (items, group) = merge_fixed(items, group);
         let finder = memchr::memmem::Finder::new(&prefix).into_owned();
         Some(Simple {
             start,
@@ -246,6 +306,14 @@ impl Simple {
             steps: 0,
         };
         let last = if self.start { 0 } else { text.len() };
+        // A leading unbounded class: after a failed start, no start inside the run it
+        // covered can match (its ends were all tried), so the search resumes past the run.
+        let lead = match self.items.first() {
+            Some(&Item::Class {
+                set, max: u32::MAX, ..
+            }) => Some(set),
+            _ => None,
+        };
         let mut from = 0;
         while from <= last {
             let at = if self.prefix.is_empty() || self.start {
@@ -268,9 +336,70 @@ impl Simple {
                 None => {}
             }
             from = at + 1;
+            if let Some(set) = lead {
+                from += text
+                    .get(at..)
+                    .map_or(0, |t| t.iter().take_while(|&&b| set.has(b)).count());
+            }
         }
         Outcome::NoMatch
     }
+}
+
+/// The byte sets of a sequence of single bytes (literals or one-byte classes).
+fn literal(items: &[Item]) -> Option<Vec<Set>> {
+    let mut out = Vec::new();
+    for item in items {
+        out.extend_from_slice(item.fixed()?);
+    }
+    Some(out)
+}
+
+/// Merges neighbouring fixed sequences into one item (one comparison instead of one step
+/// per byte), never across the capture group's bounds; returns the items and the group's
+/// new bounds.
+fn merge_fixed(
+    items: Vec<Item>,
+    group: Option<(usize, usize)>,
+) -> (Vec<Item>, Option<(usize, usize)>) {
+    let n = items.len();
+    let mut out: Vec<Item> = Vec::with_capacity(n);
+    let mut bounds = group;
+    // The last item pushed is a fixed sequence that later ones may join.
+    let mut open = false;
+    for (i, item) in items.into_iter().enumerate() {
+        if let (Some((g0, g1)), Some(b)) = (group, bounds.as_mut()) {
+            if i == g0 {
+                b.0 = out.len();
+                open = false;
+            }
+            if i == g1 {
+                b.1 = out.len();
+                open = false;
+            }
+        }
+        let fixed = item.fixed().map(<[Set]>::to_vec);
+        match (fixed, out.last_mut()) {
+            (Some(f), Some(Item::Alt(alts))) if open => {
+                if let Some(seq) = alts.first_mut() {
+                    seq.extend(f);
+                }
+            }
+            (f, _) => {
+                open = f.is_some();
+                out.push(item);
+            }
+        }
+    }
+    if let (Some((g0, g1)), Some(b)) = (group, bounds.as_mut()) {
+        if g0 >= n {
+            b.0 = out.len();
+        }
+        if g1 >= n {
+            b.1 = out.len();
+        }
+    }
+    (out, bounds)
 }
 
 /// The byte of a one-byte set.
@@ -300,51 +429,73 @@ impl Matcher<'_> {
         let Some(item) = self.s.items.get(i) else {
             return (!self.s.end || at == self.text.len()).then_some(at);
         };
-        if item.or_end {
-            return match self.text.get(at) {
-                Some(&b) if item.set.has(b) => self.run(i + 1, at + 1),
+        match item {
+            Item::OrEnd(set) => match self.text.get(at) {
+                Some(&b) if set.has(b) => self.run(i + 1, at + 1),
                 Some(_) => None,
                 None => self.run(i + 1, at),
-            };
-        }
-        // The longest run the item can take here.
-        let rest = self.text.get(at..)?;
-        let cap = usize::try_from(item.max).unwrap_or(usize::MAX);
-        let n = rest
-            .iter()
-            .take(cap)
-            .take_while(|&&b| item.set.has(b))
-            .count();
-        let min = usize::try_from(item.min).unwrap_or(usize::MAX);
-        if n < min {
-            return None;
-        }
-        if item.greedy {
-            for k in (min..=n).rev() {
-                if let Some(e) = self.run(i + 1, at + k) {
-                    return Some(e);
+            },
+            Item::Alt(alts) => {
+                for alt in alts {
+                    let fits = self
+                        .text
+                        .get(at..at + alt.len())
+                        .is_some_and(|t| t.iter().zip(alt).all(|(&b, set)| set.has(b)));
+                    if fits {
+                        if let Some(e) = self.run(i + 1, at + alt.len()) {
+                            return Some(e);
+                        }
+                        if self.steps > STEP_BUDGET {
+                            return None;
+                        }
+                    }
                 }
-                if self.steps > STEP_BUDGET {
+                None
+            }
+            &Item::Class {
+                set,
+                min,
+                max,
+                greedy,
+            } => {
+                // The longest run the item can take here.
+                let rest = self.text.get(at..)?;
+                let cap = usize::try_from(max).unwrap_or(usize::MAX);
+                let n = rest.iter().take(cap).take_while(|&&b| set.has(b)).count();
+                let min = usize::try_from(min).unwrap_or(usize::MAX);
+                if n < min {
                     return None;
                 }
-            }
-        } else {
-            for k in min..=n {
-                if let Some(e) = self.run(i + 1, at + k) {
-                    return Some(e);
+                if greedy {
+                    for k in (min..=n).rev() {
+                        if let Some(e) = self.run(i + 1, at + k) {
+                            return Some(e);
+                        }
+                        if self.steps > STEP_BUDGET {
+                            return None;
+                        }
+                    }
+                } else {
+                    for k in min..=n {
+                        if let Some(e) = self.run(i + 1, at + k) {
+                            return Some(e);
+                        }
+                        if self.steps > STEP_BUDGET {
+                            return None;
+                        }
+                    }
                 }
-                if self.steps > STEP_BUDGET {
-                    return None;
-                }
+                None
             }
         }
-        None
     }
 }
 
 struct Parser<'p> {
     b: &'p [u8],
     i: usize,
+    /// `(?i)` is in effect: letters match either case.
+    fold: bool,
 }
 
 impl Parser<'_> {
@@ -368,11 +519,11 @@ impl Parser<'_> {
             .ok()
     }
 
-    /// Items up to (not including) `)` or the end.
+    /// Items up to (not including) `)`, `|` or the end.
     fn sequence(&mut self) -> Option<Vec<Item>> {
         let mut out = Vec::new();
         while let Some(&c) = self.b.get(self.i) {
-            if c == b')' {
+            if c == b')' || c == b'|' {
                 break;
             }
             out.push(self.item()?);
@@ -383,35 +534,26 @@ impl Parser<'_> {
     /// One atom with its quantifier.
     fn item(&mut self) -> Option<Item> {
         let set = self.atom()?;
+        let set = if self.fold { set.fold_case() } else { set };
         let (min, max) = match self.b.get(self.i) {
             Some(b'+') => (1, u32::MAX),
             Some(b'*') => (0, u32::MAX),
             Some(b'?') => (0, 1),
             Some(b'{') => return None,
-            _ => {
-                return Some(Item {
-                    set,
-                    min: 1,
-                    max: 1,
-                    greedy: true,
-                    or_end: false,
-                })
-            }
+            _ => return Some(Item::one(set)),
         };
         self.i += 1;
         let greedy = !self.eat(b'?');
         if matches!(self.b.get(self.i), Some(b'+' | b'*' | b'?' | b'{')) {
             return None;
         }
-        Some(Item {
+        Some(Item::Class {
             set,
             min,
             max,
             greedy,
-            or_end: false,
         })
     }
-
     /// A literal, escape, `.` or bracket class.
     fn atom(&mut self) -> Option<Set> {
         let c = *self.b.get(self.i)?;
@@ -480,6 +622,8 @@ impl Parser<'_> {
                 set = set.with(lo);
             }
         }
+        // `(?i)` folds the class's members before it is negated, as the regex crate does.
+        let set = if self.fold { set.fold_case() } else { set };
         Some(if negated { set.not() } else { set })
     }
 }
@@ -600,6 +744,22 @@ mod tests {
         r"[a-f0-9]+",
         r"(?:a|b)",
         r"[\d.]+",
+        r"^(?i)(tcp|udp|icmp)$",
+        r"(?i)(https?) ",
+        r"(?i)[^a-z]+",
+        r"(?i)([^A-Z:]+):",
+        r"(?i)rule: (\w+)",
+        r"(a|ab)c",
+        r"(ab|a)c",
+        r"(|a)b",
+        r"(a|)",
+        r"()",
+        r"x()",
+        r"(?:\.0)?(\d)",
+        r"(\d)(?:\.0)??$",
+        r"^\s*([1-5])\d\d(?:\.0)?\s*$",
+        r"([^\\]+)$",
+        r"(\w*)\.$",
     ];
 
     #[test]
@@ -619,6 +779,12 @@ mod tests {
             " - ",
             "1.2.3.4:80",
             ",",
+            "tcp",
+            "TCP",
+            "Https",
+            "200.0",
+            "\\",
+            "ab",
         ];
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {
@@ -715,12 +881,36 @@ mod tests {
         assert!(Simple::parse(r"Action: (\w+)").is_some());
         assert!(Simple::parse(r" to (\S+):\d+(?:[.\s]|$)").is_some());
         assert!(Simple::parse(r"^(?:[^,]*,){3}([^,]*),").is_some());
-        assert!(Simple::parse(r"^(TCP|UDP) x").is_none());
-        assert!(Simple::parse(r"^(?i)(tcp)$").is_none());
+        assert!(Simple::parse(r"^(TCP|UDP) x").is_some());
+        assert!(Simple::parse(r"^(?i)(tcp)$").is_some());
+        assert!(Simple::parse(r"^\s*([1-5])\d\d(?:\.0)?\s*$").is_some());
+        assert!(Simple::parse(r"(TCP|U+DP)").is_none());
+        assert!(Simple::parse(r"(?:a|b)").is_none());
+        assert!(Simple::parse(r"a(?i)b").is_none());
+        assert!(Simple::parse(r"(?:a+)?").is_none());
         assert!(Simple::parse(r"(a)(b)").is_none());
         assert!(Simple::parse(r"a{2}").is_none());
         let s = Simple::parse(r"DNAT'ed to (\S+):\d+").expect("simple");
         assert_eq!(s.prefix, b"DNAT'ed to ".to_vec());
+    }
+
+    #[test]
+    fn every_table_pattern_takes_the_direct_matcher() {
+        for p in table_patterns() {
+            assert!(Simple::parse(&p).is_some(), "{p:?} is not direct");
+        }
+    }
+
+    #[test]
+    fn neighbouring_literals_are_one_item_and_keep_the_group_bounds() {
+        let s = Simple::parse(r"request from (\S+):\d+ to ").expect("simple");
+        // "request from " | \S+ | ":" + ... : 5 items instead of 21.
+        assert_eq!(s.items.len(), 5, "{:?}", s.items);
+        assert_eq!(s.group, Some((1, 2)));
+        let s = Simple::parse(r"ab(cd)ef").expect("simple");
+        assert_eq!((s.items.len(), s.group), (3, Some((1, 2))));
+        let s = Simple::parse(r"ab(cd)").expect("simple");
+        assert_eq!((s.items.len(), s.group), (2, Some((1, 2))));
     }
 
     #[test]
