@@ -12,6 +12,8 @@
 //! semantics ([`Simple`]). It only runs on ASCII text (where Unicode `\s \d \w` are their
 //! ASCII sets and case folding is ASCII case folding) within a step budget; any other text,
 //! pattern or an exhausted budget takes the regex, so results are always the regex's.
+use std::sync::OnceLock;
+
 use regex::Regex;
 
 /// Steps (item attempts) the direct matcher may take before it hands over to the regex.
@@ -23,7 +25,12 @@ const MAX_ITEMS: usize = 48;
 /// A compiled `extract` pattern.
 #[derive(Debug, Clone)]
 pub struct Extractor {
-    re: Regex,
+    pattern: Box<str>,
+    /// The regex crate's form: compiled when the pattern is loaded unless the direct matcher
+    /// takes it, else on first use (non-ASCII text or an exhausted budget). Compiling every
+    /// table pattern took half of the start-up's instructions. `None` only if the deferred
+    /// compile failed, which syntax checking at load time rules out in practice.
+    re: OnceLock<Option<Regex>>,
     /// Boxed: the plan's fields stay small (they are walked for every record).
     simple: Option<Box<Simple>>,
 }
@@ -31,14 +38,26 @@ pub struct Extractor {
 impl Extractor {
     /// Compiles `pattern` (errors are the regex crate's).
     pub fn new(pattern: &str) -> Result<Extractor, regex::Error> {
-        let re = Regex::new(pattern)?;
         let simple = Simple::parse(pattern).map(Box::new);
-        Ok(Extractor { re, simple })
+        let re = OnceLock::new();
+        if simple.is_some() {
+            // Checked now, compiled when first needed.
+            regex_syntax::Parser::new()
+                .parse(pattern)
+                .map_err(|e| regex::Error::Syntax(e.to_string()))?;
+        } else {
+            let _ = re.set(Some(Regex::new(pattern)?));
+        }
+        Ok(Extractor {
+            pattern: pattern.into(),
+            re,
+            simple,
+        })
     }
 
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
-        self.re.as_str()
+        &self.pattern
     }
 
     /// Whether the direct matcher handles this pattern (on ASCII text).
@@ -62,7 +81,14 @@ impl Extractor {
 
     /// [`Extractor::find`] by the regex crate only.
     pub fn find_regex<'s>(&self, text: &'s str) -> Option<&'s str> {
-        let caps = self.re.captures(text)?;
+        let re = self.re.get_or_init(|| {
+            Regex::new(&self.pattern)
+                .inspect_err(|e| {
+                    tracing::error!(pattern = %self.pattern, error = %e, "extract regex failed to compile; it matches nothing");
+                })
+                .ok()
+        });
+        let caps = re.as_ref()?.captures(text)?;
         caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str())
     }
 }
@@ -911,6 +937,22 @@ mod tests {
         assert_eq!((s.items.len(), s.group), (3, Some((1, 2))));
         let s = Simple::parse(r"ab(cd)").expect("simple");
         assert_eq!((s.items.len(), s.group), (2, Some((1, 2))));
+    }
+
+    #[test]
+    fn invalid_patterns_fail_at_load_with_the_regex_crates_message() {
+        for p in ["(", "[a", "a)", "x{", "\\", "(?i", "[z-a]", "(?:a", "a{2,1}"] {
+            let want = Regex::new(p).expect_err(p).to_string();
+            let got = Extractor::new(p).expect_err(p).to_string();
+            assert_eq!(got, want, "{p:?}");
+        }
+        // Direct patterns compile the regex only when it is needed, and then agree.
+        let x = Extractor::new(r"Action: (\w+)").expect("compiles");
+        assert!(x.re.get().is_none());
+        assert_eq!(x.find("Action: Allow"), Some("Allow"));
+        assert!(x.re.get().is_none());
+        assert_eq!(x.find("Action: \u{e9}t\u{e9}"), Some("\u{e9}t\u{e9}"));
+        assert!(x.re.get().is_some());
     }
 
     #[test]
