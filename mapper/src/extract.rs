@@ -941,7 +941,9 @@ mod tests {
 
     #[test]
     fn invalid_patterns_fail_at_load_with_the_regex_crates_message() {
-        for p in ["(", "[a", "a)", "x{", "\\", "(?i", "[z-a]", "(?:a", "a{2,1}"] {
+        for p in [
+            "(", "[a", "a)", "x{", "\\", "(?i", "[z-a]", "(?:a", "a{2,1}",
+        ] {
             let want = Regex::new(p).expect_err(p).to_string();
             let got = Extractor::new(p).expect_err(p).to_string();
             assert_eq!(got, want, "{p:?}");

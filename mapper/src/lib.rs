@@ -8,6 +8,8 @@
 //! - [`extract`]: the tables' `extract` regexes, with a direct matcher for simple ones.
 //! - [`winxml`]: Windows event XML (`<Event>`) into a tree the tables can address with `$xml`.
 //! - [`mapper`]: runs the plan over one raw record and builds the canonical [`Record`].
+//! - [`payload_keys`]: the keys built from records' member names, kept as `'static` text
+//!   within a fixed budget.
 //! - [`deadletter`]: the dead-letter store (NDJSON, reason + position + raw bytes).
 pub use azlog_plugin_api::{Field, Position, Record, Value};
 
@@ -17,6 +19,7 @@ pub mod envelope;
 pub mod extract;
 pub mod mapper;
 pub mod path;
+pub mod payload_keys;
 pub mod schema;
 mod scratch;
 pub mod winxml;

@@ -19,6 +19,7 @@ use crate::convert;
 use crate::convert::resource::{split_resource_id, ResourceParts};
 use crate::extract::Extractor;
 use crate::path::Node;
+use crate::payload_keys::payload_key;
 use crate::schema::plan::{
     Cond, EmbedKind, FamilyPlan, FieldPlan, FlatStep, HotField, PathPlan, Plan, Slot, Source, Step,
     Test, NONE,
@@ -148,6 +149,23 @@ impl Mapper {
         Ok(record)
     }
 
+    /// Hands a record back once its caller is done with it: its fields vector (emptied) is
+    /// kept for the next record mapped on this thread, so that the output is written to memory
+    /// that is still in cache instead of a fresh allocation. Optional; dropping a record is
+    /// equally correct.
+    pub fn recycle(&self, record: Record) {
+        let mut fields = record.fields.into_vec();
+        fields.clear();
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.take();
+            // Keep the larger buffer; records of one family need about the same.
+            if fields.capacity() > scratch.work.spare_fields.capacity() {
+                scratch.work.spare_fields = fields;
+            }
+            cell.set(scratch);
+        });
+    }
+
     fn map_tree(
         &self,
         tree: &Node<'_>,
@@ -226,7 +244,9 @@ impl Mapper {
             + usize::from(!notes.is_empty())
             + 3;
         let mut payload = std::mem::take(&mut s.payload);
-        let mut out: Vec<Field> = Vec::with_capacity(payload.len() + groups + fixed);
+        // The fields vector of a record handed back through `Mapper::recycle`, else a new one.
+        let mut out: Vec<Field> = std::mem::take(&mut s.spare_fields);
+        out.reserve_exact(payload.len() + groups + fixed);
         let mut rest = payload.drain(..);
         for (slot, &key) in family.static_order.iter().zip(&family.static_keys) {
             let value = match *slot {
@@ -365,6 +385,8 @@ struct Work {
     payload: Vec<Field>,
     /// Dotted key being built by [`flatten`].
     key: String,
+    /// An empty fields vector from [`Mapper::recycle`], for the next record's output.
+    spare_fields: Vec<Field>,
     /// `event.created` / `event.ingested` of the previous record (records of one event or
     /// batch share them).
     created: TimeText,
@@ -489,10 +511,11 @@ fn group_value(fields: &[FieldPlan], s: &mut Work, g: usize) -> Option<Value> {
     fields.get(p)?.default.clone()
 }
 
-/// Pushes a field whose key is built from data (copied).
+/// Pushes a payload field (its key built from the record's member names: `'static` text
+/// while the budget of [`payload_key`] lasts, else copied).
 fn push(out: &mut Vec<Field>, key: &str, value: Value) {
     out.push(Field {
-        key: Text::from(key),
+        key: payload_key(key),
         value,
     });
 }

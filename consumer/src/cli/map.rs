@@ -160,6 +160,7 @@ pub fn map_stream<R: BufRead>(
                                 summary.families.insert(f.to_owned(), 1);
                             }
                         }
+                        mapper.recycle(record);
                         None
                     }
                     Err(e) => Some(("map", e.to_string())),

@@ -1,0 +1,146 @@
+//! Payload keys (the dotted keys [`crate::mapper`] builds from a record's own member names,
+//! `azure.keyvault.properties.id`) as `'static` text, up to a fixed budget.
+//!
+//! The same few hundred payload keys come back record after record. Kept as `'static` text
+//! they cost no allocation per record, and the ECS writer's transition cache can serve them
+//! like schema keys. The key names come from the records, so the text kept is bounded: at
+//! most [`BUDGET_BYTES`] of distinct keys per process, kept for its lifetime; once the
+//! budget is spent, new keys are copied per record as before (known ones stay static). A
+//! per-thread direct-mapped table in front of the process-wide set makes a repeat key cost
+//! one hash and one compare. A record whose keys collide in that table only costs the
+//! shared set's lookup; no chain can grow.
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use azlog_plugin_api::Text;
+
+/// Most bytes of distinct payload key text kept for the process lifetime.
+pub const BUDGET_BYTES: usize = 1 << 20;
+
+/// Slots of each thread's table (a power of two; 64 KiB of `&str`).
+const SLOTS: usize = 4096;
+
+/// The keys kept so far, and their total length.
+static KEPT: Mutex<(BTreeSet<&'static str>, usize)> = Mutex::new((BTreeSet::new(), 0));
+
+thread_local! {
+    static RECENT: RefCell<Option<Box<[&'static str]>>> = const { RefCell::new(None) };
+}
+
+/// `key` as text: `'static` when it is (or can still be) kept, else a copy.
+pub(crate) fn payload_key(key: &str) -> Text {
+    let slot = slot_of(key.as_bytes());
+    let hit = RECENT.with(|cell| {
+        let mut table = cell.try_borrow_mut().ok()?;
+        let table = table.get_or_insert_with(|| vec![""; SLOTS].into_boxed_slice());
+        let entry = table.get_mut(slot)?;
+        // An empty slot holds "", which is only ever a hit for the empty key, correctly.
+        if *entry == key {
+            return Some(*entry);
+        }
+        let kept = keep(key)?;
+        *entry = kept;
+        Some(kept)
+    });
+    match hit {
+        Some(s) => Text::from_static(s),
+        None => Text::from(key),
+    }
+}
+
+/// The process-wide `'static` copy of `key`, made if the budget allows.
+fn keep(key: &str) -> Option<&'static str> {
+    // A poisoned lock only means another thread panicked while inserting; the set and the
+    // count are updated together after the leak, so they are consistent.
+    let mut kept = KEPT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    keep_in(&mut kept, key, BUDGET_BYTES)
+}
+
+/// [`keep`] on a given set and byte count, with a given budget.
+fn keep_in(
+    (set, bytes): &mut (BTreeSet<&'static str>, usize),
+    key: &str,
+    budget: usize,
+) -> Option<&'static str> {
+    if let Some(&hit) = set.get(key) {
+        return Some(hit);
+    }
+    if *bytes + key.len() > budget {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(key.to_owned().into_boxed_str());
+    set.insert(leaked);
+    *bytes += key.len();
+    Some(leaked)
+}
+
+/// The table slot of a key (FxHash-style over 8-byte words).
+fn slot_of(key: &[u8]) -> usize {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h = key.len() as u64;
+    let mut words = key.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+    let mut last = [0u8; 8];
+    let rest = words.remainder();
+    last[..rest.len()].copy_from_slice(rest);
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(SEED);
+    (h >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// The bytes of payload key text kept so far (for tests and diagnostics).
+pub fn kept_bytes() -> usize {
+    KEPT.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_are_one_static_text() {
+        let a = payload_key("azure.test.properties.repeated_key");
+        let b = payload_key(&String::from("azure.test.properties.repeated_key"));
+        assert!(a.is_static() && b.is_static());
+        assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr());
+        assert_eq!(a, "azure.test.properties.repeated_key");
+        let e = payload_key("");
+        assert_eq!(e, "");
+    }
+
+    #[test]
+    fn keys_colliding_in_the_table_stay_correct() {
+        // Far more keys than slots: every lookup gives back exactly the text asked for.
+        let keys: Vec<String> = (0..3 * SLOTS)
+            .map(|i| format!("azure.collide.{i}"))
+            .collect();
+        for _ in 0..2 {
+            for k in &keys {
+                assert_eq!(payload_key(k), k.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn the_budget_bounds_the_text_kept() {
+        // A private set with a 100-byte budget (the process-wide one is left alone).
+        let mut kept = (BTreeSet::new(), 0);
+        let a = keep_in(&mut kept, &"a".repeat(60), 100);
+        assert!(a.is_some());
+        assert_eq!(keep_in(&mut kept, &"b".repeat(41), 100), None);
+        let c = keep_in(&mut kept, &"c".repeat(40), 100);
+        assert!(c.is_some());
+        assert_eq!(kept.1, 100);
+        // Known keys still come back when the budget is spent, as the same text.
+        assert_eq!(keep_in(&mut kept, &"a".repeat(60), 100), a);
+        assert_eq!(keep_in(&mut kept, "d", 100), None);
+        assert!(kept_bytes() <= BUDGET_BYTES);
+    }
+}
