@@ -143,9 +143,13 @@ impl Mapper {
         if !matches!(tree, Node::Object(_)) {
             return Err(MapError::NotAnObject(tree.type_name()));
         }
-        let mut scratch = SCRATCH.with(Cell::take);
-        let record = self.map_tree(&tree, input, ingested_ns, options, &mut scratch);
-        SCRATCH.with(|s| s.set(scratch));
+        // Borrowed in place (moving the buffers in and out of the cell cost three copies of
+        // the struct per record); a nested call on the same thread, which does not happen,
+        // would get fresh buffers.
+        let record = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.map_tree(&tree, input, ingested_ns, options, &mut scratch),
+            Err(_) => self.map_tree(&tree, input, ingested_ns, options, &mut Scratch::default()),
+        });
         Ok(record)
     }
 
@@ -157,12 +161,12 @@ impl Mapper {
         let mut fields = record.fields.into_vec();
         fields.clear();
         SCRATCH.with(|cell| {
-            let mut scratch = cell.take();
-            // Keep the larger buffer; records of one family need about the same.
-            if fields.capacity() > scratch.work.spare_fields.capacity() {
-                scratch.work.spare_fields = fields;
+            if let Ok(mut scratch) = cell.try_borrow_mut() {
+                // Keep the larger buffer; records of one family need about the same.
+                if fields.capacity() > scratch.work.spare_fields.capacity() {
+                    scratch.work.spare_fields = fields;
+                }
             }
-            cell.set(scratch);
         });
     }
 
@@ -349,7 +353,7 @@ impl Mapper {
 
 thread_local! {
     /// The work buffers of [`Mapper::map`], reused from record to record on each thread.
-    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Work buffers of one [`Mapper::map`] call, kept per thread so that a record costs no
@@ -397,17 +401,33 @@ struct Work {
 #[derive(Default)]
 struct TimeText {
     ns: Option<i64>,
-    text: String,
+    /// `text` is `YYYY-MM-DDTHH:MM:SS.` of this second, then the fraction and `Z`.
+    second: Option<i64>,
+    text: Vec<u8>,
 }
 
 impl TimeText {
-    /// The RFC 3339 text of `ns` (formatted only when it changed).
+    /// The RFC 3339 text of `ns` (formatted only when it changed; within the same second,
+    /// only the fraction is rewritten: `event.ingested` changes with every record).
     fn text(&mut self, ns: i64) -> String {
         if self.ns != Some(ns) {
-            self.text = convert::rfc3339(ns);
+            let second = ns.div_euclid(1_000_000_000);
+            match self.text.iter().rposition(|&b| b == b'.') {
+                Some(dot) if self.second == Some(second) => {
+                    self.text.truncate(dot + 1);
+                    let frac = ns.rem_euclid(1_000_000_000).unsigned_abs();
+                    azlog_plugin_api::ecs::write_rfc3339_fraction(frac, &mut self.text);
+                }
+                _ => {
+                    self.text.clear();
+                    azlog_plugin_api::ecs::write_rfc3339_ns(ns, &mut self.text);
+                }
+            }
             self.ns = Some(ns);
+            self.second = Some(second);
         }
-        self.text.clone()
+        // The writers emit ASCII only.
+        String::from_utf8(self.text.clone()).unwrap_or_default()
     }
 }
 

@@ -854,3 +854,38 @@ fn recycled_fields_are_reused_and_change_nothing() {
     m.recycle(reused);
     assert_eq!(map(&m, small).fields.as_slice(), want.fields.as_slice());
 }
+
+/// `event.created` / `event.ingested` texts: the same as formatting each time, whether the
+/// next time is in the same second (only the fraction is rewritten), another one, or before
+/// 1970.
+#[test]
+fn time_texts_match_a_fresh_format() {
+    let mut t = TimeText::default();
+    let base = 1_700_000_000_000_000_000i64;
+    let mut times = vec![
+        base,
+        base + 1,
+        base + 1_000,
+        base + 1_000_000,
+        base + 999_999_999,
+    ];
+    times.extend([
+        base + 1_000_000_000,
+        base + 1_000_000_007,
+        base,
+        -1,
+        -1_000_000_001,
+    ]);
+    times.extend([
+        i64::MIN,
+        i64::MAX,
+        0,
+        0,
+        123_000_000,
+        123_456_000,
+        123_456_789,
+    ]);
+    for ns in times {
+        assert_eq!(t.text(ns), convert::rfc3339(ns), "{ns}");
+    }
+}

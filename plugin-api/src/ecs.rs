@@ -406,13 +406,18 @@ pub fn write_rfc3339_ns(ns: i64, out: &mut Vec<u8>) {
     out.push(b':');
     write_digits(sod % 60, 2, out);
     out.push(b'.');
-    let frac = frac.unsigned_abs();
-    if frac.is_multiple_of(1_000_000) {
-        write_digits(frac / 1_000_000, 3, out);
-    } else if frac.is_multiple_of(1_000) {
-        write_digits(frac / 1_000, 6, out);
+    write_rfc3339_fraction(frac.unsigned_abs(), out);
+}
+
+/// Appends what [`write_rfc3339_ns`] writes after the seconds' `.`: the fraction `frac_ns`
+/// (below 10^9) in milli-, micro- or nanoseconds, the shortest that is exact, and `Z`.
+pub fn write_rfc3339_fraction(frac_ns: u64, out: &mut Vec<u8>) {
+    if frac_ns.is_multiple_of(1_000_000) {
+        write_digits(frac_ns / 1_000_000, 3, out);
+    } else if frac_ns.is_multiple_of(1_000) {
+        write_digits(frac_ns / 1_000, 6, out);
     } else {
-        write_digits(frac, 9, out);
+        write_digits(frac_ns, 9, out);
     }
     out.push(b'Z');
 }
