@@ -19,7 +19,7 @@ use crate::convert;
 use crate::convert::resource::{split_resource_id, ResourceParts};
 use crate::extract::Extractor;
 use crate::path::Node;
-use crate::payload_keys::payload_key;
+use crate::payload_keys::RecentKeys;
 use crate::schema::plan::{
     Cond, EmbedKind, FamilyPlan, FieldPlan, FlatStep, HotField, PathPlan, Plan, Slot, Source, Step,
     Test, NONE,
@@ -217,7 +217,14 @@ impl Mapper {
                 if let Some(node) = doc.resolve(path) {
                     s.key.clear();
                     s.key.push_str(base);
-                    flatten(node, &mut s.key, 0, payload.depth, &mut s.payload);
+                    flatten(
+                        node,
+                        &mut s.key,
+                        0,
+                        payload.depth,
+                        &mut s.payload,
+                        &mut s.recent_keys,
+                    );
                 }
             }
         }
@@ -391,6 +398,8 @@ struct Work {
     key: String,
     /// An empty fields vector from [`Mapper::recycle`], for the next record's output.
     spare_fields: Vec<Field>,
+    /// Payload keys seen lately (their `'static` texts, see [`crate::payload_keys`]).
+    recent_keys: RecentKeys,
     /// `event.created` / `event.ingested` of the previous record (records of one event or
     /// batch share them).
     created: TimeText,
@@ -529,15 +538,6 @@ fn group_value(fields: &[FieldPlan], s: &mut Work, g: usize) -> Option<Value> {
     }
     let p = (*s.pending.get(g)? as usize).checked_sub(1)?;
     fields.get(p)?.default.clone()
-}
-
-/// Pushes a payload field (its key built from the record's member names: `'static` text
-/// while the budget of [`payload_key`] lasts, else copied).
-fn push(out: &mut Vec<Field>, key: &str, value: Value) {
-    out.push(Field {
-        key: payload_key(key),
-        value,
-    });
 }
 
 /// [`Work::state`] of a group decided without a value (the record time).
@@ -719,7 +719,14 @@ fn lower_in<'a>(text: &'a str, buf: &'a mut [u8; 64]) -> Option<&'a str> {
 }
 
 /// Flattens a payload subtree into dotted keys under `key`.
-fn flatten(node: &Node<'_>, key: &mut String, level: usize, depth: usize, out: &mut Vec<Field>) {
+fn flatten(
+    node: &Node<'_>,
+    key: &mut String,
+    level: usize,
+    depth: usize,
+    out: &mut Vec<Field>,
+    keys: &mut RecentKeys,
+) {
     let value = match node {
         Node::Null => return,
         Node::Object(members) if level < depth => {
@@ -727,7 +734,7 @@ fn flatten(node: &Node<'_>, key: &mut String, level: usize, depth: usize, out: &
                 let len = key.len();
                 key.push('.');
                 push_key_segment(key, k);
-                flatten(v, key, level + 1, depth, out);
+                flatten(v, key, level + 1, depth, out, keys);
                 key.truncate(len);
             }
             return;
@@ -748,7 +755,10 @@ fn flatten(node: &Node<'_>, key: &mut String, level: usize, depth: usize, out: &
         Node::Float(f) => Value::Float(*f),
         Node::Bool(b) => Value::Bool(*b),
     };
-    push(out, key, value);
+    out.push(Field {
+        key: keys.text(key),
+        value,
+    });
 }
 
 /// Appends a source key as one dotted-key segment: `.` → `_`, empty → `_`.

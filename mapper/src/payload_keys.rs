@@ -9,7 +9,6 @@
 //! per-thread direct-mapped table in front of the process-wide set makes a repeat key cost
 //! one hash and one compare. A record whose keys collide in that table only costs the
 //! shared set's lookup; no chain can grow.
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
@@ -24,28 +23,34 @@ const SLOTS: usize = 4096;
 /// The keys kept so far, and their total length.
 static KEPT: Mutex<(BTreeSet<&'static str>, usize)> = Mutex::new((BTreeSet::new(), 0));
 
-thread_local! {
-    static RECENT: RefCell<Option<Box<[&'static str]>>> = const { RefCell::new(None) };
+/// A table of recently seen payload keys (one per mapping thread, kept with its work
+/// buffers): a direct-mapped cache in front of the process-wide set.
+#[derive(Default)]
+pub(crate) struct RecentKeys {
+    /// [`SLOTS`] entries once used; an empty slot holds "", which is only ever a hit for the
+    /// empty key, correctly.
+    slots: Vec<&'static str>,
 }
 
-/// `key` as text: `'static` when it is (or can still be) kept, else a copy.
-pub(crate) fn payload_key(key: &str) -> Text {
-    let slot = slot_of(key.as_bytes());
-    let hit = RECENT.with(|cell| {
-        let mut table = cell.try_borrow_mut().ok()?;
-        let table = table.get_or_insert_with(|| vec![""; SLOTS].into_boxed_slice());
-        let entry = table.get_mut(slot)?;
-        // An empty slot holds "", which is only ever a hit for the empty key, correctly.
-        if *entry == key {
-            return Some(*entry);
+impl RecentKeys {
+    /// `key` as text: `'static` when it is (or can still be) kept, else a copy.
+    pub(crate) fn text(&mut self, key: &str) -> Text {
+        if self.slots.is_empty() {
+            self.slots = vec![""; SLOTS];
         }
-        let kept = keep(key)?;
-        *entry = kept;
-        Some(kept)
-    });
-    match hit {
-        Some(s) => Text::from_static(s),
-        None => Text::from(key),
+        let Some(entry) = self.slots.get_mut(slot_of(key.as_bytes())) else {
+            return Text::from(key);
+        };
+        if *entry == key {
+            return Text::from_static(entry);
+        }
+        match keep(key) {
+            Some(kept) => {
+                *entry = kept;
+                Text::from_static(kept)
+            }
+            None => Text::from(key),
+        }
     }
 }
 
@@ -103,6 +108,13 @@ pub fn kept_bytes() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn payload_key(key: &str) -> Text {
+        thread_local! {
+            static RECENT: std::cell::RefCell<RecentKeys> = Default::default();
+        }
+        RECENT.with(|r| r.borrow_mut().text(key))
+    }
 
     #[test]
     fn repeated_keys_are_one_static_text() {
