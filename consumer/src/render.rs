@@ -40,6 +40,9 @@ enum Codec {
     Splunk(Box<hec::HecEncoder>),
 }
 
+/// Lines [`Renderer::write_batched`] collects before writing them out.
+pub const BATCH_BYTES: usize = 1 << 16;
+
 /// Renders records in one format, reusing its buffers.
 pub struct Renderer {
     codec: Codec,
@@ -75,6 +78,36 @@ impl Renderer {
     /// Writes the record's line(s) to `out`.
     pub fn write(&mut self, record: &Record, out: &mut impl Write) -> io::Result<()> {
         self.bytes.clear();
+        self.render(record)?;
+        out.write_all(&self.bytes)
+    }
+
+    /// Like [`Renderer::write`], but the lines collect in the renderer and go to `out` in
+    /// blocks of at least [`BATCH_BYTES`] (no copy of every line into a second buffer); call
+    /// [`Renderer::finish`] after the last record. A record that fails to render leaves the
+    /// lines before it intact.
+    pub fn write_batched(&mut self, record: &Record, out: &mut impl Write) -> io::Result<()> {
+        let before = self.bytes.len();
+        if let Err(e) = self.render(record) {
+            self.bytes.truncate(before);
+            return Err(e);
+        }
+        if self.bytes.len() >= BATCH_BYTES {
+            out.write_all(&self.bytes)?;
+            self.bytes.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what [`Renderer::write_batched`] still holds.
+    pub fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&self.bytes)?;
+        self.bytes.clear();
+        Ok(())
+    }
+
+    /// Appends the record's line(s) to `self.bytes`.
+    fn render(&mut self, record: &Record) -> io::Result<()> {
         match &self.codec {
             Codec::Ecs(opts) => {
                 write_ecs_json(record, *opts, &mut self.bytes);
@@ -98,6 +131,6 @@ impl Renderer {
                     .map_err(|reason| io::Error::new(io::ErrorKind::InvalidData, reason))?;
             }
         }
-        out.write_all(&self.bytes)
+        Ok(())
     }
 }

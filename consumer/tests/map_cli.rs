@@ -225,6 +225,43 @@ fn stdin_works_and_a_missing_file_is_an_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.json"));
 }
 
+/// Output is written in blocks: more than one block's worth of lines all arrive, in order,
+/// and the lines of an input that was read before a later input fails are still printed.
+#[test]
+fn every_line_arrives_in_order_and_lines_before_an_error_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let many = dir.path().join("many.ndjson");
+    let n = 3000;
+    let lines: String = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"category\":\"Other\",\"time\":\"2022-08-22T18:07:16Z\",\"properties\":{{\"seq\":{i}}}}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&many, lines).unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["map", "--no-original"])
+        .arg(&many)
+        .arg("/nonexistent/second.json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.len() > 1 << 16, "{} bytes", out.stdout.len());
+    let seqs: Vec<i64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.pointer("/azure/platformlogs/properties/seq")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or_else(|| panic!("no seq in {l}"))
+        })
+        .collect();
+    assert_eq!(seqs, (0..n).collect::<Vec<_>>());
+}
+
 #[test]
 fn a_schema_overlay_changes_the_mapping_without_recompiling() {
     let dir = tempfile::tempdir().unwrap();

@@ -96,15 +96,25 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
             options,
             &mut dead,
             &mut summary,
-            |rec| renderer.write(rec, &mut out),
+            |rec| renderer.write_batched(rec, &mut out),
         )
         .with_context(|| format!("reading {source}"));
+        // The lines of this input that are still in the renderer go out before anything else
+        // happens (an error below, or opening the next input), as they would line by line.
+        let result = result.and_then(|()| {
+            renderer
+                .finish(&mut out)
+                .context("writing output")
+                .with_context(|| format!("reading {source}"))
+        });
         if let Err(e) = result {
             if is_broken_pipe(&e) {
                 // The reader of our output went away (`map ... | head`): stop quietly.
                 dead.sync().ok();
                 return Ok(ExitCode::SUCCESS);
             }
+            // Lines mapped before the error are written, as before it.
+            renderer.finish(&mut out).ok();
             return Err(e);
         }
     }
