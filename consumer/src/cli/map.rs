@@ -48,8 +48,6 @@ pub struct MapArgs {
 pub struct MapSummary {
     pub mapped: u64,
     pub dead_lettered: u64,
-    /// Records mapped per family.
-    pub families: std::collections::BTreeMap<String, u64>,
 }
 
 /// Runs `azlog-hub map`.
@@ -163,13 +161,6 @@ pub fn map_stream<R: BufRead>(
                     Ok(record) => {
                         sink(&record).context("writing output")?;
                         summary.mapped += 1;
-                        if let Some(f) = record.get_str("azlog.family") {
-                            if let Some(n) = summary.families.get_mut(f) {
-                                *n += 1;
-                            } else {
-                                summary.families.insert(f.to_owned(), 1);
-                            }
-                        }
                         mapper.recycle(record);
                         None
                     }
