@@ -410,8 +410,7 @@ struct Work {
 #[derive(Default)]
 struct TimeText {
     ns: Option<i64>,
-    /// `text` is `YYYY-MM-DDTHH:MM:SS.` of this second, then the fraction and `Z`.
-    second: Option<i64>,
+    /// The text of `ns`: `YYYY-MM-DDTHH:MM:SS.`, then the fraction and `Z`.
     text: Vec<u8>,
 }
 
@@ -420,9 +419,9 @@ impl TimeText {
     /// only the fraction is rewritten: `event.ingested` changes with every record).
     fn text(&mut self, ns: i64) -> String {
         if self.ns != Some(ns) {
-            let second = ns.div_euclid(1_000_000_000);
+            let second = |t: i64| t.div_euclid(1_000_000_000);
             match self.text.iter().rposition(|&b| b == b'.') {
-                Some(dot) if self.second == Some(second) => {
+                Some(dot) if self.ns.map(second) == Some(second(ns)) => {
                     self.text.truncate(dot + 1);
                     let frac = ns.rem_euclid(1_000_000_000).unsigned_abs();
                     azlog_plugin_api::ecs::write_rfc3339_fraction(frac, &mut self.text);
@@ -433,7 +432,6 @@ impl TimeText {
                 }
             }
             self.ns = Some(ns);
-            self.second = Some(second);
         }
         // The writers emit ASCII only.
         String::from_utf8(self.text.clone()).unwrap_or_default()
