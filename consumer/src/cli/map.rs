@@ -98,10 +98,11 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
         )
         .with_context(|| format!("reading {source}"));
         // The lines of this input that are still in the renderer go out before anything else
-        // happens (an error below, or opening the next input), as they would line by line.
+        // happens (an error below, or opening the next input), as they would line by line:
+        // lines mapped before an error are still written.
+        let flushed = renderer.finish(&mut out);
         let result = result.and_then(|()| {
-            renderer
-                .finish(&mut out)
+            flushed
                 .context("writing output")
                 .with_context(|| format!("reading {source}"))
         });
@@ -111,8 +112,6 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
                 dead.sync().ok();
                 return Ok(ExitCode::SUCCESS);
             }
-            // Lines mapped before the error are written, as before it.
-            renderer.finish(&mut out).ok();
             return Err(e);
         }
     }
