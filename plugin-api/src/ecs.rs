@@ -2,7 +2,7 @@
 //! `@timestamp` first. Shared by `azlog-hub map`, the file sink, Splunk HEC and Kafka.
 use std::cell::RefCell;
 
-use crate::ecs_transitions::{tag, Transitions, MAX_LEN, START};
+use crate::ecs_transitions::{tag, Transitions, START};
 use crate::record::{common_prefix_len, Record, Value};
 
 /// What to include besides the mapped fields.
@@ -193,7 +193,8 @@ impl<'a> NestWriter<'a, '_, '_> {
         self.out.push(b':');
         if let (Some(cache), Some(prev), Some(k)) = (self.cache.as_deref_mut(), self.prev_tag, tag)
         {
-            if let Some(bytes) = self.out.get(from..).filter(|b| b.len() <= MAX_LEN) {
+            // Transitions longer than a slot holds are not kept.
+            if let Some(bytes) = self.out.get(from..) {
                 cache.insert(prev, k, bytes);
             }
         }

@@ -14,7 +14,7 @@
 //! taken by other pairs is simply overwritten.
 
 /// Longest transition kept (the rest of a slot's cache line).
-pub(crate) const MAX_LEN: usize = 47;
+const MAX_LEN: usize = 47;
 
 /// Slots in the table (a power of two): 256 KiB per thread that renders ECS.
 const SLOTS: usize = 4096;
@@ -92,7 +92,8 @@ impl Transitions {
         false
     }
 
-    /// Caches `bytes` (at most [`MAX_LEN`]) as the transition from `prev` to `key`.
+    /// Caches `bytes` as the transition from `prev` to `key`; longer than [`MAX_LEN`]: not
+    /// kept.
     pub(crate) fn insert(&mut self, prev: u64, key: u64, bytes: &[u8]) {
         let Ok(len) = u8::try_from(bytes.len()) else {
             return;
