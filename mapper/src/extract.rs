@@ -39,15 +39,15 @@ impl Extractor {
     /// Compiles `pattern` (errors are the regex crate's).
     pub fn new(pattern: &str) -> Result<Extractor, regex::Error> {
         let simple = Simple::parse(pattern).map(Box::new);
-        let re = OnceLock::new();
-        if simple.is_some() {
+        let re = if simple.is_some() {
             // Checked now, compiled when first needed.
             regex_syntax::Parser::new()
                 .parse(pattern)
                 .map_err(|e| regex::Error::Syntax(e.to_string()))?;
+            OnceLock::new()
         } else {
-            let _ = re.set(Some(Regex::new(pattern)?));
-        }
+            OnceLock::from(Some(Regex::new(pattern)?))
+        };
         Ok(Extractor {
             pattern: pattern.into(),
             re,
@@ -560,7 +560,6 @@ impl Parser<'_> {
     /// One atom with its quantifier.
     fn item(&mut self) -> Option<Item> {
         let set = self.atom()?;
-        let set = if self.fold { set.fold_case() } else { set };
         let (min, max) = match self.b.get(self.i) {
             Some(b'+') => (1, u32::MAX),
             Some(b'*') => (0, u32::MAX),
@@ -598,7 +597,11 @@ impl Parser<'_> {
             b'(' | b')' | b'|' | b'^' | b'$' | b'*' | b'+' | b'?' | b'{' | b'}' | b']' => None,
             c if c.is_ascii_graphic() || c == b' ' => {
                 self.i += 1;
-                Some(Set::EMPTY.with(c))
+                // Under `(?i)` a letter matches either case. The other atoms are already
+                // closed under case: escapes name no single letter, `.` holds all of them,
+                // and classes fold themselves.
+                let set = Set::EMPTY.with(c);
+                Some(if self.fold { set.fold_case() } else { set })
             }
             _ => None,
         }
