@@ -10,9 +10,12 @@
 //! one hash and one compare. A record whose keys collide in that table only costs the
 //! shared set's lookup; no chain can grow.
 use std::collections::BTreeSet;
+use std::hash::Hasher;
 use std::sync::Mutex;
 
 use azlog_plugin_api::Text;
+
+use crate::schema::fxhash::FxHasher;
 
 /// Most bytes of distinct payload key text kept for the process lifetime.
 pub const BUDGET_BYTES: usize = 1 << 20;
@@ -82,20 +85,11 @@ fn keep_in(
     Some(leaked)
 }
 
-/// The table slot of a key (FxHash-style over 8-byte words).
+/// The table slot of a key.
 fn slot_of(key: &[u8]) -> usize {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mut h = key.len() as u64;
-    let mut words = key.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        h = (h.rotate_left(5) ^ w).wrapping_mul(SEED);
-    }
-    let mut last = [0u8; 8];
-    let rest = words.remainder();
-    last[..rest.len()].copy_from_slice(rest);
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(SEED);
-    (h >> (64 - SLOTS.trailing_zeros())) as usize
+    let mut h = FxHasher::default();
+    h.write(key);
+    (h.finish() >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 /// The bytes of payload key text kept so far (for tests and diagnostics).
