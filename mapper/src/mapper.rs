@@ -439,16 +439,24 @@ impl TimeText {
 }
 
 /// Whether the fields are as [`Record::from_fields`] leaves them, after merging equal keys
-/// as it does. Fast path: each key sorts strictly before the next and is not a prefix of
-/// it. Otherwise, when the keys are sorted, equal neighbours are merged (the later value
-/// wins, as in `normalize_fields`) and the answer is whether no key is a dotted prefix of
-/// another (`Rule` before `RuleCollection` is fine; `a` before `a.b` is not). When false,
-/// `Record::from_fields` must still run; merging first does not change what it gives.
+/// as it does. Fast path, one pass: each key sorts strictly before the next, and a key that
+/// is a plain prefix of the next (`Rule`, `RuleCollection`) is not extended with a dot by
+/// any key of the run that starts with it (keys between `a` and `a.b` all start with `a`,
+/// so that run holds every such key). Otherwise, when the keys are sorted, equal neighbours
+/// are merged (the later value wins, as in `normalize_fields`) and the answer is whether no
+/// key is a dotted prefix of another. When false, `Record::from_fields` must still run;
+/// merging first does not change what it gives.
 fn normalized(fields: &mut Vec<Field>) -> bool {
-    if fields
-        .windows(2)
-        .all(|w| before_not_prefix(w[0].key.as_bytes(), w[1].key.as_bytes()))
-    {
+    let strict = (1..fields.len()).all(|i| {
+        let (a, b) = (fields[i - 1].key.as_bytes(), fields[i].key.as_bytes());
+        let p = common_prefix_len(a, b);
+        match (a.get(p), b.get(p)) {
+            (Some(x), Some(y)) => x < y,
+            (None, Some(_)) => !is_dotted_prefix(fields, i - 1),
+            _ => false,
+        }
+    });
+    if strict {
         return true;
     }
     if !fields
@@ -459,13 +467,6 @@ fn normalized(fields: &mut Vec<Field>) -> bool {
     }
     merge_equal_keys(fields);
     !(0..fields.len()).any(|i| is_dotted_prefix(fields, i))
-}
-
-/// `a < b && !b.starts_with(a)`: the first differing byte decides; when one is a prefix of
-/// the other, false.
-fn before_not_prefix(a: &[u8], b: &[u8]) -> bool {
-    let i = common_prefix_len(a, b);
-    matches!((a.get(i), b.get(i)), (Some(x), Some(y)) if x < y)
 }
 
 /// `a.cmp(b)` (byte order, as `str` orders), the first differing byte found 8 bytes at

@@ -588,6 +588,46 @@ fn static_fields_merge_with_the_payload_by_key_then_rank() {
     assert!(payload.is_empty());
 }
 
+/// A table's `event.kind` replaces the built-in `event` when it gives a value (its own or
+/// its default); otherwise the built-in stays.
+#[test]
+fn table_event_kind_overrides_the_default_only_with_a_value() {
+    let table = |extra: &str| {
+        format!(
+            r#"
+[family]
+name = "t"
+dataset = "d"
+fallback = true
+
+[[field]]
+to = "event.kind"
+from = ["k"]
+when = [{{ path = "on", equals = ["yes"] }}]
+{extra}
+"#
+        )
+    };
+    for (extra, json, want) in [
+        ("", r#"{"on":"yes","k":"alert"}"#, "alert"),
+        ("", r#"{"on":"yes"}"#, "event"),
+        ("", r#"{"on":"no","k":"alert"}"#, "event"),
+        ("default = \"signal\"", r#"{"on":"yes"}"#, "signal"),
+        (
+            "default = \"signal\"",
+            r#"{"on":"yes","k":"alert"}"#,
+            "alert",
+        ),
+        ("default = \"signal\"", r#"{"on":"no"}"#, "event"),
+    ] {
+        let m = Mapper::from_tables(&[("t.toml", table(extra).as_str())]).unwrap();
+        let r = map(&m, json);
+        assert_eq!(r.get_str("event.kind"), Some(want), "{extra} {json}");
+        let kinds = r.fields.iter().filter(|f| f.key == "event.kind").count();
+        assert_eq!(kinds, 1, "{extra} {json}");
+    }
+}
+
 #[test]
 fn integer_nodes_compare_as_their_text() {
     let m = Mapper::from_tables(&[(
@@ -660,38 +700,86 @@ fn created_and_ingested_follow_each_record() {
     assert_eq!(at(None, 4_000_000_000).0, None);
 }
 
+/// `normalized` agrees with a brute-force check of the record invariant (keys strictly
+/// increasing once equal neighbours are merged, the later value winning; no key a dotted
+/// prefix of another) on every list of up to three keys from a set of tricky ones: plain
+/// and dotted prefixes, keys that sort between a key and its dotted extension (`a-x`
+/// between `a` and `a.b`), equal keys, keys longer than one 8-byte word.
 #[test]
-fn fast_key_order_check_agrees_with_str_compare() {
+fn normalized_agrees_with_the_invariant() {
     let keys = [
         "",
         "a",
+        "a-x",
         "a.b",
-        "a.bc",
-        "a.c",
+        "a.b-c",
+        "a.b.c",
         "ab",
-        "azure.keyvault.properties.id",
-        "azure.keyvault.properties.idx",
-        "azure.keyvault.properties.ie",
-        "azure.keyvault.propertiez",
-        "event.category",
-        "event.created",
-        "event.createdX",
+        "Rule",
+        "RuleCollection",
+        "RuleCollection.x",
         "\u{e9}",
-        "z\u{e9}",
         "0123456789abcdef",
-        "0123456789abcdeg",
         "0123456789abcdef0",
+        "0123456789abcdef.x",
     ];
-    for a in keys {
-        for b in keys {
-            let want = a < b && !b.starts_with(a);
-            assert_eq!(
-                before_not_prefix(a.as_bytes(), b.as_bytes()),
-                want,
-                "{a:?} {b:?}"
-            );
-        }
+    let invariant = |ks: &[&str]| {
+        ks.windows(2).all(|w| w[0] < w[1])
+            && (0..ks.len()).all(|i| {
+                ks[i + 1..].iter().all(|k| {
+                    !(k.starts_with(ks[i]) && k.as_bytes().get(ks[i].len()) == Some(&b'.'))
+                })
+            })
+    };
+    let mut lists: Vec<Vec<&str>> = vec![vec![]];
+    for _ in 0..3 {
+        let longer: Vec<Vec<&str>> = lists
+            .iter()
+            .filter(|l| l.len() == lists.last().map_or(0, Vec::len))
+            .flat_map(|l| {
+                keys.iter().map(move |k| {
+                    let mut l = l.clone();
+                    l.push(*k);
+                    l
+                })
+            })
+            .collect();
+        lists.extend(longer);
     }
+    let mut fast_rule = false;
+    for list in &lists {
+        let mut fields: Vec<Field> = list
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Field {
+                key: Text::from(*k),
+                value: Value::Int(i as i64),
+            })
+            .collect();
+        // The expected outcome: unsorted lists are not normalized; sorted ones are once
+        // equal neighbours are merged (the last value kept), if the invariant then holds.
+        let sorted = list.windows(2).all(|w| w[0] <= w[1]);
+        let mut merged: Vec<(&str, i64)> = Vec::new();
+        for (i, k) in list.iter().enumerate() {
+            match merged.last_mut() {
+                Some(last) if last.0 == *k => last.1 = i as i64,
+                _ => merged.push((k, i as i64)),
+            }
+        }
+        let merged_keys: Vec<&str> = merged.iter().map(|m| m.0).collect();
+        let want = sorted && invariant(&merged_keys);
+        assert_eq!(normalized(&mut fields), want, "{list:?}");
+        if want {
+            let got: Vec<(&str, i64)> = fields
+                .iter()
+                .map(|f| (f.key.as_str(), f.value.as_i64().unwrap_or(-1)))
+                .collect();
+            assert_eq!(got, merged, "{list:?}");
+        }
+        fast_rule |= list == &["Rule", "RuleCollection"] && want;
+    }
+    assert!(fast_rule);
+    assert!(lists.len() > 2000);
 }
 
 /// The root key filter never rejects a key the record holds, exactly or ignoring ASCII
