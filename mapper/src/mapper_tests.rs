@@ -588,18 +588,21 @@ fn static_fields_merge_with_the_payload_by_key_then_rank() {
     assert!(payload.is_empty());
 }
 
+/// The head of a one-family test table (a fallback, so it takes every record).
+const TEST_FAMILY: &str = r#"
+[family]
+name = "t"
+dataset = "d"
+fallback = true
+"#;
+
 /// A table's `event.kind` replaces the built-in `event` when it gives a value (its own or
 /// its default); otherwise the built-in stays.
 #[test]
 fn table_event_kind_overrides_the_default_only_with_a_value() {
     let table = |extra: &str| {
         format!(
-            r#"
-[family]
-name = "t"
-dataset = "d"
-fallback = true
-
+            r#"{TEST_FAMILY}
 [[field]]
 to = "event.kind"
 from = ["k"]
@@ -630,26 +633,20 @@ when = [{{ path = "on", equals = ["yes"] }}]
 
 #[test]
 fn integer_nodes_compare_as_their_text() {
-    let m = Mapper::from_tables(&[(
-        "t.toml",
-        r#"
-[family]
-name = "t"
-dataset = "d"
-fallback = true
-
+    let table = format!(
+        r#"{TEST_FAMILY}
 [[field]]
 to = "a.eq"
 value = "yes"
-when = [{ path = "EventID", equals = ["4624", "04625", "-1"] }]
+when = [{{ path = "EventID", equals = ["4624", "04625", "-1"] }}]
 
 [[field]]
 to = "a.ne"
 value = "yes"
-when = [{ path = "EventID", not_equals = ["4624"] }]
-"#,
-    )])
-    .unwrap();
+when = [{{ path = "EventID", not_equals = ["4624"] }}]
+"#
+    );
+    let m = Mapper::from_tables(&[("t.toml", table.as_str())]).unwrap();
     let map = |json: &str| {
         m.map(
             MapInput {
