@@ -175,6 +175,27 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Reads an array element or member value and hands it to `put`. A string without
+    /// escapes (most values) is built right in the call to `put` from [`Parser::plain_string`]'s
+    /// registers, not returned through memory.
+    #[inline(always)]
+    fn element(&mut self, depth: usize, put: impl FnOnce(&mut Self, Node<'a>)) -> Option<()> {
+        if self.peek()? != b'"' {
+            let v = self.value(depth)?;
+            put(self, v);
+            return Some(());
+        }
+        self.pos += 1;
+        match self.plain_string() {
+            Some(v) => put(self, Node::Str(Cow::Borrowed(v))),
+            None => {
+                let v = self.string()?;
+                put(self, Node::Str(v));
+            }
+        }
+        Some(())
+    }
+
     fn literal(&mut self, word: &[u8], node: Node<'a>) -> Option<Node<'a>> {
         if self.bytes.get(self.pos..self.pos + word.len())? == word {
             self.pos += word.len();
@@ -395,19 +416,7 @@ impl<'a> Parser<'a> {
         }
         loop {
             self.skip_ws();
-            if self.peek()? == b'"' {
-                self.pos += 1;
-                match self.plain_string() {
-                    Some(v) => self.items.push(Node::Str(Cow::Borrowed(v))),
-                    None => {
-                        let v = self.string()?;
-                        self.items.push(Node::Str(v));
-                    }
-                }
-            } else {
-                let v = self.value(depth)?;
-                self.items.push(v);
-            }
+            self.element(depth, |p, v| p.items.push(v))?;
             self.skip_ws();
             match self.peek()? {
                 b',' => self.pos += 1,
@@ -445,19 +454,7 @@ impl<'a> Parser<'a> {
             }
             self.pos += 1;
             self.skip_ws();
-            if self.peek()? == b'"' {
-                self.pos += 1;
-                match self.plain_string() {
-                    Some(v) => self.members.push((key, Node::Str(Cow::Borrowed(v)))),
-                    None => {
-                        let v = self.string()?;
-                        self.members.push((key, Node::Str(v)));
-                    }
-                }
-            } else {
-                let v = self.value(depth)?;
-                self.members.push((key, v));
-            }
+            self.element(depth, |p, v| p.members.push((key, v)))?;
             self.skip_ws();
             match self.peek()? {
                 b',' => self.pos += 1,
