@@ -17,6 +17,7 @@ pub mod convert;
 pub mod deadletter;
 pub mod envelope;
 pub mod extract;
+mod layout;
 pub mod mapper;
 pub mod path;
 pub mod payload_keys;

@@ -8,7 +8,6 @@
 use crate::scratch::recycle;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
-use std::cmp::Ordering;
 use std::path::Path;
 
 use abi_stable::std_types::{RString, RVec};
@@ -18,6 +17,7 @@ use azlog_plugin_api::{Field, Position, Record, Text, Value};
 use crate::convert;
 use crate::convert::resource::{split_resource_id, ResourceParts};
 use crate::extract::Extractor;
+use crate::layout::{no_slot_present, present_bit, Layouts};
 use crate::path::Node;
 use crate::payload_keys::RecentKeys;
 use crate::schema::plan::{
@@ -69,7 +69,13 @@ pub enum MapError {
 #[derive(Debug)]
 pub struct Mapper {
     plan: Plan,
+    /// Distinguishes this mapper's plan in the per-thread layout table (a later mapper may
+    /// reuse the addresses of a dropped one's families).
+    uid: u64,
 }
+
+/// The next [`Mapper::uid`].
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Mapper {
     /// The built-in tables (embedded at compile time).
@@ -91,7 +97,8 @@ impl Mapper {
     pub fn from_sources(sources: Vec<TableSource>) -> Result<Mapper, SchemaError> {
         let plan = schema::compile(sources)?;
         tracing::debug!(families = plan.names.len(), "schema tables compiled");
-        Ok(Mapper { plan })
+        let uid = NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Mapper { plan, uid })
     }
 
     /// Compiles `(file name, TOML text)` pairs only (no built-ins); for tests.
@@ -228,7 +235,6 @@ impl Mapper {
                 }
             }
         }
-        sort_run(&mut s.payload);
         let (ts, mut ts_raw) = run_fields(&doc, family, s);
         let mut notes = doc.notes.take();
         drop(doc);
@@ -255,11 +261,21 @@ impl Mapper {
             + usize::from(!notes.is_empty())
             + 3;
         let mut payload = std::mem::take(&mut s.payload);
+        // Sorted, with the count of payload fields that go before each static field.
+        let mut layouts = std::mem::take(&mut s.layouts);
+        let layout = layouts.get(self.uid, family, &mut payload);
+        let mut present = no_slot_present(family.static_order.len());
         // The fields vector of a record handed back through `Mapper::recycle`, else a new one.
         let mut out: Vec<Field> = std::mem::take(&mut s.spare_fields);
         out.reserve_exact(payload.len() + groups + fixed);
         let mut rest = payload.drain(..);
-        for (slot, &key) in family.static_order.iter().zip(&family.static_keys) {
+        let mut moved = 0usize;
+        for (j, (slot, &key)) in family
+            .static_order
+            .iter()
+            .zip(&family.static_keys)
+            .enumerate()
+        {
             let value = match *slot {
                 Slot::Dataset => family.dataset.map(Value::from_static),
                 Slot::Kind => Some(Value::from_static("event")),
@@ -281,17 +297,26 @@ impl Mapper {
                 }),
             };
             if let Some(v) = value {
-                push_static(&mut rest, &mut out, key, slot.rank(), v);
+                layout.push_static(j, &mut rest, &mut moved, &mut out, key, v);
+                present_bit(&mut present, j);
             }
         }
         out.extend(rest);
         s.payload = payload;
+        let strict = layout.known_strict(present) || {
+            let strict = strictly_ordered(&out);
+            if strict {
+                layout.remember_strict(present);
+            }
+            strict
+        };
+        s.layouts = layouts;
         let original = if options.keep_original {
             RString::from(input.json)
         } else {
             RString::new()
         };
-        if normalized(&mut out) {
+        if strict || normalized(&mut out) {
             // What `Record::from_fields` would check first, with a cheaper compare.
             return Record {
                 timestamp_ns,
@@ -400,6 +425,8 @@ struct Work {
     spare_fields: Vec<Field>,
     /// Payload keys seen lately (their `'static` texts, see [`crate::payload_keys`]).
     recent_keys: RecentKeys,
+    /// How the payload of each recent key sequence sorts and merges (see [`crate::layout`]).
+    layouts: Layouts,
     /// `event.created` / `event.ingested` of the previous record (records of one event or
     /// batch share them).
     created: TimeText,
@@ -447,16 +474,7 @@ impl TimeText {
 /// key is a dotted prefix of another. When false, `Record::from_fields` must still run;
 /// merging first does not change what it gives.
 fn normalized(fields: &mut Vec<Field>) -> bool {
-    let strict = (1..fields.len()).all(|i| {
-        let (a, b) = (fields[i - 1].key.as_bytes(), fields[i].key.as_bytes());
-        let p = common_prefix_len(a, b);
-        match (a.get(p), b.get(p)) {
-            (Some(x), Some(y)) => x < y,
-            (None, Some(_)) => !is_dotted_prefix(fields, i - 1),
-            _ => false,
-        }
-    });
-    if strict {
+    if strictly_ordered(fields) {
         return true;
     }
     if !fields
@@ -469,60 +487,18 @@ fn normalized(fields: &mut Vec<Field>) -> bool {
     !(0..fields.len()).any(|i| is_dotted_prefix(fields, i))
 }
 
-/// `a.cmp(b)` (byte order, as `str` orders), the first differing byte found 8 bytes at
-/// a time without a `memcmp` call.
-#[inline]
-fn key_order(a: &[u8], b: &[u8]) -> Ordering {
-    let i = common_prefix_len(a, b);
-    match (a.get(i), b.get(i)) {
-        (Some(x), Some(y)) => x.cmp(y),
-        _ => a.len().cmp(&b.len()),
-    }
-}
-
-/// Sorts one run by key, stably (equal keys keep push order).
-fn sort_run(run: &mut [Field]) {
-    if !run
-        .windows(2)
-        .all(|w| w[0].key.as_str() <= w[1].key.as_str())
-    {
-        run.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-    }
-}
-
-/// [`Slot::rank`] of the payload fields.
-const PAYLOAD_RANK: u8 = 1;
-
-/// Pushes a static field (key `key`, [`Slot::rank`] `rank`) onto `out`, after the payload
-/// fields at the head of `rest` (sorted by key) that sort before it: among equal keys the
-/// higher rank comes last (and wins in [`Record::from_fields`]).
-#[inline]
-fn push_static(
-    rest: &mut std::vec::Drain<'_, Field>,
-    out: &mut Vec<Field>,
-    key: &'static str,
-    rank: u8,
-    value: Value,
-) {
-    while let Some(head) = rest.as_slice().first() {
-        let goes_first = match key_order(head.key.as_bytes(), key.as_bytes()) {
-            Ordering::Less => true,
-            Ordering::Equal => PAYLOAD_RANK < rank,
-            Ordering::Greater => false,
-        };
-        if !goes_first {
-            break;
+/// The one-pass check of [`normalized`]: each key sorts strictly before the next, and a key
+/// that is a plain prefix of the next is not extended with a dot by any key of its run.
+fn strictly_ordered(fields: &[Field]) -> bool {
+    (1..fields.len()).all(|i| {
+        let (a, b) = (fields[i - 1].key.as_bytes(), fields[i].key.as_bytes());
+        let p = common_prefix_len(a, b);
+        match (a.get(p), b.get(p)) {
+            (Some(x), Some(y)) => x < y,
+            (None, Some(_)) => !is_dotted_prefix(fields, i - 1),
+            _ => false,
         }
-        match rest.next() {
-            Some(f) => out.push(f),
-            None => break,
-        }
-    }
-    // Keys of the plan are `'static` (interned): no copy.
-    out.push(Field {
-        key: Text::from_static(key),
-        value,
-    });
+    })
 }
 
 /// The value of a field group: its own, else the pending default.

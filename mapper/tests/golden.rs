@@ -40,6 +40,34 @@ fn mapped(family: &str) -> Vec<Record> {
         .collect()
 }
 
+/// Records whose payload keys come in a sequence seen before are laid out from a per-thread
+/// table: three rounds over every fixture with one mapper, on one thread, give the lines of
+/// a fresh mapper (one per family, nothing remembered) every time.
+#[test]
+fn repeated_key_sequences_map_as_the_first_time() {
+    let m = mapper();
+    let all = fixtures();
+    let fresh: Vec<Vec<String>> = all
+        .iter()
+        .map(|(family, records)| {
+            let cold = mapper();
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, json)| ecs_line(&map_fixture(&cold, family, i, json)))
+                .collect()
+        })
+        .collect();
+    for round in 0..3 {
+        for ((family, records), want) in all.iter().zip(&fresh) {
+            for (i, json) in records.iter().enumerate() {
+                let got = ecs_line(&map_fixture(&m, family, i, json));
+                assert_eq!(got, want[i], "round {round}: {family} record {i}");
+            }
+        }
+    }
+}
+
 #[test]
 fn golden_files_match() {
     let m = mapper();

@@ -1,0 +1,423 @@
+//! The order of a record's output fields, remembered per key sequence.
+//!
+//! A record's output is its payload fields (flattened from the record's own members, sorted by
+//! key) merged with the family's static fields (already in key order, see
+//! [`FamilyPlan::static_order`]). That order depends only on the family and on the payload
+//! keys in the order the record holds them, and records from one source repeat the same keys
+//! in the same order record after record. So the work that compares keys is done once per
+//! key sequence and kept in a per-thread table ([`Layouts`]):
+//! - the moves that sort the payload (a list of swaps, none when it arrives sorted);
+//! - for each static slot, how many sorted payload fields go before it;
+//! - which sets of present static fields give a strictly ordered output (the check
+//!   [`crate::mapper`] makes before it hands the fields over as a record).
+//!
+//! A sequence is recognised by the identity of its key texts: payload keys are `'static`
+//! interned texts ([`crate::payload_keys`]), so equal pointers mean equal keys. Records with
+//! a key that could not be interned, or with more than [`MAX_KEYS`] payload fields, take the
+//! same steps without the table.
+use std::cmp::Ordering;
+
+use azlog_plugin_api::{Field, Text, Value};
+
+use crate::schema::plan::FamilyPlan;
+
+/// Entries of each thread's table (a power of two, direct-mapped).
+const SLOTS: usize = 1024;
+
+/// Records with more payload fields are laid out without the table (bounds its memory).
+pub(crate) const MAX_KEYS: usize = 256;
+
+/// [`Slot::rank`](crate::schema::plan::Slot::rank) of the payload fields.
+pub(crate) const PAYLOAD_RANK: u8 = 1;
+
+/// How one key sequence of one family is laid out.
+#[derive(Default)]
+pub(crate) struct Layout {
+    /// The mapper (see [`Layouts::get`]) and family address the entry is for.
+    mapper: u64,
+    family: usize,
+    /// The payload keys, in record order: address and length of each `'static` text.
+    keys: Vec<(usize, usize)>,
+    /// Swaps that sort the payload stably by key, applied in order.
+    swaps: Vec<(u32, u32)>,
+    /// Per static slot (by [`FamilyPlan::static_order`] index): the number of sorted payload
+    /// fields that go before it.
+    pub(crate) before: Vec<u32>,
+    /// Present-slot sets (bit `j` for static slot `j`) known to give a strictly ordered
+    /// output: the first `nstrict`.
+    strict: [u128; STRICT_SETS],
+    nstrict: usize,
+}
+
+/// Most present-slot sets remembered per entry.
+const STRICT_SETS: usize = 4;
+
+impl Layout {
+    /// Whether `present` (see [`present_bit`]) is known to give a strictly ordered output.
+    pub(crate) fn known_strict(&self, present: Option<u128>) -> bool {
+        present.is_some_and(|p| self.strict.iter().take(self.nstrict).any(|&s| s == p))
+    }
+
+    /// Remembers that `present` gives a strictly ordered output.
+    pub(crate) fn remember_strict(&mut self, present: Option<u128>) {
+        if let (Some(p), Some(slot)) = (present, self.strict.get_mut(self.nstrict)) {
+            *slot = p;
+            self.nstrict += 1;
+        }
+    }
+
+    /// Lays out `payload` from scratch: sorts it, counts the fields before each slot.
+    fn build(&mut self, family: &FamilyPlan, payload: &mut [Field], order: &mut Vec<u32>) {
+        let n = payload.len();
+        order.clear();
+        order.extend(0..n as u32);
+        // Stable: equal keys keep record order (the later one wins when they are merged).
+        order.sort_by(|&a, &b| key_of(payload, a).cmp(key_of(payload, b)));
+        // The swaps that move each field to its sorted place: `at[p]` is the record index of
+        // the field at position `p`, `pos[i]` the position of record index `i`.
+        self.swaps.clear();
+        let mut at: Vec<u32> = (0..n as u32).collect();
+        let mut pos: Vec<u32> = (0..n as u32).collect();
+        for (p, &want) in order.iter().enumerate() {
+            let from = pos[want as usize];
+            if from as usize != p {
+                self.swaps.push((p as u32, from));
+                let displaced = at[p];
+                at.swap(p, from as usize);
+                pos[want as usize] = p as u32;
+                pos[displaced as usize] = from;
+            }
+        }
+        self.apply(payload);
+        self.before.clear();
+        self.before
+            .extend(
+                family
+                    .static_order
+                    .iter()
+                    .zip(&family.static_keys)
+                    .map(|(slot, key)| {
+                        let rank = slot.rank();
+                        payload.partition_point(|f| goes_before(f.key.as_bytes(), key, rank)) as u32
+                    }),
+            );
+        self.nstrict = 0;
+    }
+
+    /// Pushes the static field of slot `j` (key `key`, value `value`) onto `out`, after the
+    /// sorted payload fields (the rest of them in `rest`, `moved` already taken) that go
+    /// before it.
+    #[inline]
+    pub(crate) fn push_static(
+        &self,
+        j: usize,
+        rest: &mut std::vec::Drain<'_, Field>,
+        moved: &mut usize,
+        out: &mut Vec<Field>,
+        key: &'static str,
+        value: Value,
+    ) {
+        let before = self.before.get(j).map_or(*moved, |&b| b as usize);
+        if before > *moved {
+            out.extend(rest.by_ref().take(before - *moved));
+            *moved = before;
+        }
+        // Keys of the plan are `'static` (interned): no copy.
+        out.push(Field {
+            key: Text::from_static(key),
+            value,
+        });
+    }
+
+    /// Sorts a payload of this entry's key sequence.
+    fn apply(&self, payload: &mut [Field]) {
+        for &(a, b) in &self.swaps {
+            payload.swap(a as usize, b as usize);
+        }
+    }
+}
+
+fn key_of(payload: &[Field], i: u32) -> &str {
+    payload.get(i as usize).map_or("", |f| f.key.as_str())
+}
+
+/// Whether a payload field with key `payload_key` goes before the static field `key` of
+/// rank `rank`: it sorts first, or the keys are equal and the static field wins (is pushed
+/// later).
+pub(crate) fn goes_before(payload_key: &[u8], key: &str, rank: u8) -> bool {
+    match payload_key.cmp(key.as_bytes()) {
+        Ordering::Less => true,
+        Ordering::Equal => PAYLOAD_RANK < rank,
+        Ordering::Greater => false,
+    }
+}
+
+/// The set of present static slots of a family with `slots` of them, as [`Layout`] keeps
+/// it: `Some(0)` to start with, `None` when the family has too many slots to track.
+pub(crate) fn no_slot_present(slots: usize) -> Option<u128> {
+    (slots <= 128).then_some(0)
+}
+
+/// Marks static slot `j` present in `set` (see [`no_slot_present`]).
+#[inline]
+pub(crate) fn present_bit(set: &mut Option<u128>, j: usize) {
+    if let Some(bits) = set {
+        *bits |= 1u128.checked_shl(j as u32).unwrap_or(0);
+    }
+}
+
+/// A thread's layouts (kept with its work buffers).
+#[derive(Default)]
+pub(crate) struct Layouts {
+    /// [`SLOTS`] entries once used.
+    slots: Vec<Layout>,
+    /// The layout of a record the table does not serve.
+    uncached: Layout,
+    /// Sort buffer.
+    order: Vec<u32>,
+}
+
+impl Layouts {
+    /// Sorts `payload` (the record's payload fields, in record order) stably by key and
+    /// returns its layout. `mapper` identifies the compiled plan `family` belongs to (plans
+    /// of other mappers may reuse its address once it is dropped).
+    pub(crate) fn get(
+        &mut self,
+        mapper: u64,
+        family: &FamilyPlan,
+        payload: &mut [Field],
+    ) -> &mut Layout {
+        let family_addr = family as *const FamilyPlan as usize;
+        let Some(hash) = sequence_hash(mapper, family_addr, payload) else {
+            self.uncached.build(family, payload, &mut self.order);
+            return &mut self.uncached;
+        };
+        if self.slots.is_empty() {
+            self.slots.resize_with(SLOTS, Layout::default);
+        }
+        let slot = (hash >> (64 - SLOTS.trailing_zeros())) as usize;
+        let Some(entry) = self.slots.get_mut(slot) else {
+            self.uncached.build(family, payload, &mut self.order);
+            return &mut self.uncached;
+        };
+        let same = entry.mapper == mapper
+            && entry.family == family_addr
+            && entry.keys.len() == payload.len()
+            && entry
+                .keys
+                .iter()
+                .zip(payload.iter())
+                .all(|(&k, f)| k == id(f));
+        if same {
+            entry.apply(payload);
+        } else {
+            entry.mapper = mapper;
+            entry.family = family_addr;
+            entry.keys.clear();
+            entry.keys.extend(payload.iter().map(id));
+            entry.build(family, payload, &mut self.order);
+        }
+        entry
+    }
+}
+
+/// The identity of a field's key: address and length of its text.
+fn id(f: &Field) -> (usize, usize) {
+    let k = f.key.as_str();
+    (k.as_ptr() as usize, k.len())
+}
+
+/// A hash of the sequence, or `None` when the table cannot serve it (a key that is not
+/// `'static`, or too many keys).
+fn sequence_hash(mapper: u64, family: usize, payload: &[Field]) -> Option<u64> {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    if payload.len() > MAX_KEYS {
+        return None;
+    }
+    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
+    let mut h = mix(mix(0, mapper), family as u64);
+    for f in payload {
+        let k = f.key.as_static()?;
+        h = mix(h, k.as_ptr() as u64 ^ ((k.len() as u64) << 48));
+    }
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::plan::Slot;
+
+    fn fields(keys: &[&'static str]) -> Vec<Field> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| Field {
+                key: Text::from_static(k),
+                value: Value::Int(i as i64),
+            })
+            .collect()
+    }
+
+    fn mapper() -> crate::Mapper {
+        crate::Mapper::builtin().expect("built-in tables")
+    }
+
+    /// Every permutation of a few keys (with a duplicate) sorts as a stable sort would, on
+    /// the first record and from the table.
+    #[test]
+    fn swaps_sort_stably_from_the_table() {
+        let m = mapper();
+        let fam = &m.plan().fallback;
+        let keys = ["b", "a.b", "a", "b", "c", "a.b-c"];
+        let mut layouts = Layouts::default();
+        let n = keys.len();
+        let mut idx: Vec<usize> = (0..n).collect();
+        // Heap's algorithm, iterative.
+        let mut c = vec![0usize; n];
+        let mut perms = vec![idx.clone()];
+        let mut i = 0;
+        while i < n {
+            if c[i] < i {
+                if i % 2 == 0 {
+                    idx.swap(0, i);
+                } else {
+                    idx.swap(c[i], i);
+                }
+                perms.push(idx.clone());
+                c[i] += 1;
+                i = 0;
+            } else {
+                c[i] = 0;
+                i += 1;
+            }
+        }
+        assert_eq!(perms.len(), 720);
+        for round in 0..2 {
+            for p in &perms {
+                let order: Vec<&'static str> = p.iter().map(|&i| keys[i]).collect();
+                let mut got = fields(&order);
+                let mut want = got.clone();
+                want.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+                layouts.get(7, fam, &mut got);
+                assert_eq!(got, want, "round {round}, record order {order:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn counts_before_each_static_slot_follow_key_and_rank() {
+        let m = mapper();
+        let fam = &m.plan().fallback;
+        let mut payload = fields(&["azlog.family", "aaa", "event.kind", "zzz"]);
+        let mut layouts = Layouts::default();
+        let layout = layouts.get(1, fam, &mut payload);
+        for (j, (slot, key)) in fam.static_order.iter().zip(&fam.static_keys).enumerate() {
+            let want = payload
+                .iter()
+                .filter(|f| {
+                    f.key.as_str() < *key || (f.key.as_str() == *key && PAYLOAD_RANK < slot.rank())
+                })
+                .count();
+            assert_eq!(layout.before[j] as usize, want, "{key}");
+        }
+    }
+
+    #[test]
+    fn other_mappers_and_owned_keys_do_not_hit() {
+        let m = mapper();
+        let fam = &m.plan().fallback;
+        let mut layouts = Layouts::default();
+        let mut a = fields(&["b", "a"]);
+        layouts.get(1, fam, &mut a).remember_strict(Some(1));
+        let mut b = fields(&["b", "a"]);
+        assert!(layouts.get(1, fam, &mut b).known_strict(Some(1)));
+        assert!(!layouts.get(1, fam, &mut b).known_strict(Some(3)));
+        assert!(!layouts.get(1, fam, &mut b).known_strict(None));
+        let mut c = fields(&["b", "a"]);
+        assert!(!layouts.get(2, fam, &mut c).known_strict(Some(1)));
+        let sorted: Vec<&str> = c.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(sorted, ["a", "b"]);
+        let mut owned = vec![
+            Field {
+                key: Text::from("b"),
+                value: Value::Int(0),
+            },
+            Field {
+                key: Text::from("a"),
+                value: Value::Int(1),
+            },
+        ];
+        assert!(!layouts.get(2, fam, &mut owned).known_strict(Some(1)));
+        assert_eq!(owned[0].key.as_str(), "a");
+    }
+
+    #[test]
+    fn static_fields_merge_with_the_payload_by_key_then_rank() {
+        let m = mapper();
+        let mut fam = m.plan().fallback.clone();
+        // (key, slot of that rank): head 0, table 2, tail 3; sorted by key, then rank.
+        let statics: [(&'static str, Slot); 8] = [
+            ("azlog.family", Slot::Family),
+            ("azure.x.b", Slot::Group(0)),
+            ("cloud.provider", Slot::Group(1)),
+            ("event.dataset", Slot::Dataset),
+            ("event.ingested", Slot::Ingested),
+            ("event.kind", Slot::Kind),
+            ("event.kind", Slot::Group(2)),
+            ("z", Slot::Created),
+        ];
+        fam.static_order = statics.iter().map(|s| s.1).collect();
+        fam.static_keys = statics.iter().map(|s| s.0).collect();
+        for round in 0..2 {
+            // Payload (rank 1), in record order.
+            let mut payload = fields(&["z", "event.kind", "azure.x.b", "azure.x.a"]);
+            for f in &mut payload {
+                f.value = Value::Int(1);
+            }
+            let mut layouts = Layouts::default();
+            let layout = layouts.get(3, &fam, &mut payload);
+            let mut out = Vec::new();
+            let mut rest = payload.drain(..);
+            let mut moved = 0;
+            for (j, (key, slot)) in statics.iter().enumerate() {
+                // Every other slot absent in the second round: the counts do not depend on it.
+                if round == 1 && j % 2 == 1 {
+                    continue;
+                }
+                let v = Value::Int(i64::from(slot.rank()));
+                layout.push_static(j, &mut rest, &mut moved, &mut out, key, v);
+            }
+            out.extend(rest);
+            let got: Vec<(&str, i64)> = out
+                .iter()
+                .map(|f| (f.key.as_str(), f.value.as_i64().unwrap_or(-1)))
+                .collect();
+            let all = [
+                ("azlog.family", 3),
+                ("azure.x.a", 1),
+                ("azure.x.b", 1),
+                ("azure.x.b", 2),
+                ("cloud.provider", 2),
+                ("event.dataset", 0),
+                ("event.ingested", 3),
+                ("event.kind", 0),
+                ("event.kind", 1),
+                ("event.kind", 2),
+                ("z", 1),
+                ("z", 3),
+            ];
+            let want: Vec<(&str, i64)> = all
+                .iter()
+                .copied()
+                .filter(|&(k, r)| {
+                    round == 0
+                        || r == 1
+                        || statics.iter().enumerate().any(|(j, (sk, sl))| {
+                            j % 2 == 0 && *sk == k && i64::from(sl.rank()) == r
+                        })
+                })
+                .collect();
+            assert_eq!(got, want, "round {round}");
+        }
+    }
+}
