@@ -6,7 +6,7 @@
 //! keys in the order the record holds them, and records from one source repeat the same keys
 //! in the same order record after record. So the work that compares keys is done once per
 //! key sequence and kept in a per-thread table ([`Layouts`]):
-//! - the moves that sort the payload (a list of swaps, none when it arrives sorted);
+//! - the payload's key order (each field is then moved once, straight into the output);
 //! - for each static slot, how many sorted payload fields go before it;
 //! - which sets of present static fields give a strictly ordered output (the check
 //!   [`crate::mapper`] makes before it hands the fields over as a record).
@@ -38,8 +38,8 @@ pub(crate) struct Layout {
     family: usize,
     /// The payload keys, in record order: address and length of each `'static` text.
     keys: Vec<(usize, usize)>,
-    /// Swaps that sort the payload stably by key, applied in order.
-    swaps: Vec<(u32, u32)>,
+    /// The payload's record indices in key order (a stable sort).
+    order: Vec<u32>,
     /// Per static slot (by [`FamilyPlan::static_order`] index): the number of sorted payload
     /// fields that go before it.
     pub(crate) before: Vec<u32>,
@@ -66,30 +66,15 @@ impl Layout {
         }
     }
 
-    /// Lays out `payload` from scratch: sorts it, counts the fields before each slot.
-    fn build(&mut self, family: &FamilyPlan, payload: &mut [Field], order: &mut Vec<u32>) {
-        let n = payload.len();
-        order.clear();
-        order.extend(0..n as u32);
+    /// Lays out `payload` from scratch: its key order, the fields before each slot.
+    fn build(&mut self, family: &FamilyPlan, payload: &[Option<Field>]) {
+        self.order.clear();
+        self.order.extend(0..payload.len() as u32);
         // Stable: equal keys keep record order (the later one wins when they are merged).
-        order.sort_by(|&a, &b| key_of(payload, a).cmp(key_of(payload, b)));
-        // The swaps that move each field to its sorted place: `at[p]` is the record index of
-        // the field at position `p`, `pos[i]` the position of record index `i`.
-        self.swaps.clear();
-        let mut at: Vec<u32> = (0..n as u32).collect();
-        let mut pos: Vec<u32> = (0..n as u32).collect();
-        for (p, &want) in order.iter().enumerate() {
-            let from = pos[want as usize];
-            if from as usize != p {
-                self.swaps.push((p as u32, from));
-                let displaced = at[p];
-                at.swap(p, from as usize);
-                pos[want as usize] = p as u32;
-                pos[displaced as usize] = from;
-            }
-        }
-        self.apply(payload);
+        self.order
+            .sort_by(|&a, &b| key_of(payload, a).cmp(key_of(payload, b)));
         self.before.clear();
+        let order = &self.order;
         self.before
             .extend(
                 family
@@ -98,20 +83,21 @@ impl Layout {
                     .zip(&family.static_keys)
                     .map(|(slot, key)| {
                         let rank = slot.rank();
-                        payload.partition_point(|f| goes_before(f.key.as_bytes(), key, rank)) as u32
+                        order.partition_point(|&i| {
+                            goes_before(key_of(payload, i).as_bytes(), key, rank)
+                        }) as u32
                     }),
             );
         self.nstrict = 0;
     }
 
     /// Pushes the static field of slot `j` (key `key`, value `value`) onto `out`, after the
-    /// sorted payload fields (the rest of them in `rest`, `moved` already taken) that go
-    /// before it.
+    /// payload fields that go before it (in key order; the first `moved` already pushed).
     #[inline]
     pub(crate) fn push_static(
         &self,
         j: usize,
-        rest: &mut std::vec::Drain<'_, Field>,
+        payload: &mut [Option<Field>],
         moved: &mut usize,
         out: &mut Vec<Field>,
         key: &'static str,
@@ -119,7 +105,7 @@ impl Layout {
     ) {
         let before = self.before.get(j).map_or(*moved, |&b| b as usize);
         if before > *moved {
-            out.extend(rest.by_ref().take(before - *moved));
+            self.push_payload(payload, *moved..before, out);
             *moved = before;
         }
         // Keys of the plan are `'static` (interned): no copy.
@@ -129,16 +115,32 @@ impl Layout {
         });
     }
 
-    /// Sorts a payload of this entry's key sequence.
-    fn apply(&self, payload: &mut [Field]) {
-        for &(a, b) in &self.swaps {
-            payload.swap(a as usize, b as usize);
+    /// Pushes the payload fields that follow the last static field (see [`Layout::push_static`]).
+    pub(crate) fn finish(&self, payload: &mut [Option<Field>], moved: usize, out: &mut Vec<Field>) {
+        self.push_payload(payload, moved..self.order.len(), out);
+    }
+
+    /// Moves the payload fields of key ranks `ranks` onto `out`, each once.
+    #[inline]
+    fn push_payload(
+        &self,
+        payload: &mut [Option<Field>],
+        ranks: std::ops::Range<usize>,
+        out: &mut Vec<Field>,
+    ) {
+        for &i in self.order.get(ranks).unwrap_or(&[]) {
+            if let Some(f) = payload.get_mut(i as usize).and_then(Option::take) {
+                out.push(f);
+            }
         }
     }
 }
 
-fn key_of(payload: &[Field], i: u32) -> &str {
-    payload.get(i as usize).map_or("", |f| f.key.as_str())
+fn key_of(payload: &[Option<Field>], i: u32) -> &str {
+    payload
+        .get(i as usize)
+        .and_then(Option::as_ref)
+        .map_or("", |f| f.key.as_str())
 }
 
 /// Whether a payload field with key `payload_key` goes before the static field `key` of
@@ -173,23 +175,21 @@ pub(crate) struct Layouts {
     slots: Vec<Layout>,
     /// The layout of a record the table does not serve.
     uncached: Layout,
-    /// Sort buffer.
-    order: Vec<u32>,
 }
 
 impl Layouts {
-    /// Sorts `payload` (the record's payload fields, in record order) stably by key and
-    /// returns its layout. `mapper` identifies the compiled plan `family` belongs to (plans
-    /// of other mappers may reuse its address once it is dropped).
+    /// The layout of `payload` (the record's payload fields, in record order). `mapper`
+    /// identifies the compiled plan `family` belongs to (plans of other mappers may reuse its
+    /// address once it is dropped).
     pub(crate) fn get(
         &mut self,
         mapper: u64,
         family: &FamilyPlan,
-        payload: &mut [Field],
+        payload: &[Option<Field>],
     ) -> &mut Layout {
         let family_addr = family as *const FamilyPlan as usize;
         let Some(hash) = sequence_hash(mapper, family_addr, payload) else {
-            self.uncached.build(family, payload, &mut self.order);
+            self.uncached.build(family, payload);
             return &mut self.uncached;
         };
         if self.slots.is_empty() {
@@ -197,7 +197,7 @@ impl Layouts {
         }
         let slot = (hash >> (64 - SLOTS.trailing_zeros())) as usize;
         let Some(entry) = self.slots.get_mut(slot) else {
-            self.uncached.build(family, payload, &mut self.order);
+            self.uncached.build(family, payload);
             return &mut self.uncached;
         };
         let same = entry.mapper == mapper
@@ -207,15 +207,15 @@ impl Layouts {
                 .keys
                 .iter()
                 .zip(payload.iter())
-                .all(|(&k, f)| k == id(f));
-        if same {
-            entry.apply(payload);
-        } else {
+                .all(|(&k, f)| Some(k) == f.as_ref().map(id));
+        if !same {
             entry.mapper = mapper;
             entry.family = family_addr;
             entry.keys.clear();
-            entry.keys.extend(payload.iter().map(id));
-            entry.build(family, payload, &mut self.order);
+            entry
+                .keys
+                .extend(payload.iter().map(|f| f.as_ref().map_or((0, 0), id)));
+            entry.build(family, payload);
         }
         entry
     }
@@ -229,7 +229,7 @@ fn id(f: &Field) -> (usize, usize) {
 
 /// A hash of the sequence, or `None` when the table cannot serve it (a key that is not
 /// `'static`, or too many keys).
-fn sequence_hash(mapper: u64, family: usize, payload: &[Field]) -> Option<u64> {
+fn sequence_hash(mapper: u64, family: usize, payload: &[Option<Field>]) -> Option<u64> {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     if payload.len() > MAX_KEYS {
         return None;
@@ -237,7 +237,7 @@ fn sequence_hash(mapper: u64, family: usize, payload: &[Field]) -> Option<u64> {
     let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
     let mut h = mix(mix(0, mapper), family as u64);
     for f in payload {
-        let k = f.key.as_static()?;
+        let k = f.as_ref()?.key.as_static()?;
         h = mix(h, k.as_ptr() as u64 ^ ((k.len() as u64) << 48));
     }
     Some(h)
@@ -248,24 +248,34 @@ mod tests {
     use super::*;
     use crate::schema::plan::Slot;
 
-    fn fields(keys: &[&'static str]) -> Vec<Field> {
+    fn fields(keys: &[&'static str]) -> Vec<Option<Field>> {
         keys.iter()
             .enumerate()
-            .map(|(i, k)| Field {
-                key: Text::from_static(k),
-                value: Value::Int(i as i64),
+            .map(|(i, k)| {
+                Some(Field {
+                    key: Text::from_static(k),
+                    value: Value::Int(i as i64),
+                })
             })
             .collect()
+    }
+
+    /// The payload in the layout's key order, as the mapper moves it into the output.
+    fn in_order(layout: &Layout, payload: &mut [Option<Field>]) -> Vec<Field> {
+        let mut out = Vec::new();
+        layout.finish(payload, 0, &mut out);
+        assert!(payload.iter().all(Option::is_none), "every field moved");
+        out
     }
 
     fn mapper() -> crate::Mapper {
         crate::Mapper::builtin().expect("built-in tables")
     }
 
-    /// Every permutation of a few keys (with a duplicate) sorts as a stable sort would, on
-    /// the first record and from the table.
+    /// Every permutation of a few keys (with a duplicate) comes out as a stable sort would
+    /// order it, on the first record and from the table.
     #[test]
-    fn swaps_sort_stably_from_the_table() {
+    fn key_order_is_a_stable_sort_also_from_the_table() {
         let m = mapper();
         let fam = &m.plan().fallback;
         let keys = ["b", "a.b", "a", "b", "c", "a.b-c"];
@@ -295,10 +305,10 @@ mod tests {
         for round in 0..2 {
             for p in &perms {
                 let order: Vec<&'static str> = p.iter().map(|&i| keys[i]).collect();
-                let mut got = fields(&order);
-                let mut want = got.clone();
+                let mut payload = fields(&order);
+                let mut want: Vec<Field> = payload.iter().flatten().cloned().collect();
                 want.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-                layouts.get(7, fam, &mut got);
+                let got = in_order(layouts.get(7, fam, &payload), &mut payload);
                 assert_eq!(got, want, "round {round}, record order {order:?}");
             }
         }
@@ -308,12 +318,13 @@ mod tests {
     fn counts_before_each_static_slot_follow_key_and_rank() {
         let m = mapper();
         let fam = &m.plan().fallback;
-        let mut payload = fields(&["azlog.family", "aaa", "event.kind", "zzz"]);
+        let payload = fields(&["azlog.family", "aaa", "event.kind", "zzz"]);
         let mut layouts = Layouts::default();
-        let layout = layouts.get(1, fam, &mut payload);
+        let layout = layouts.get(1, fam, &payload);
         for (j, (slot, key)) in fam.static_order.iter().zip(&fam.static_keys).enumerate() {
             let want = payload
                 .iter()
+                .flatten()
                 .filter(|f| {
                     f.key.as_str() < *key || (f.key.as_str() == *key && PAYLOAD_RANK < slot.rank())
                 })
@@ -327,28 +338,33 @@ mod tests {
         let m = mapper();
         let fam = &m.plan().fallback;
         let mut layouts = Layouts::default();
-        let mut a = fields(&["b", "a"]);
-        layouts.get(1, fam, &mut a).remember_strict(Some(1));
-        let mut b = fields(&["b", "a"]);
-        assert!(layouts.get(1, fam, &mut b).known_strict(Some(1)));
-        assert!(!layouts.get(1, fam, &mut b).known_strict(Some(3)));
-        assert!(!layouts.get(1, fam, &mut b).known_strict(None));
+        let a = fields(&["b", "a"]);
+        layouts.get(1, fam, &a).remember_strict(Some(1));
+        let b = fields(&["b", "a"]);
+        assert!(layouts.get(1, fam, &b).known_strict(Some(1)));
+        assert!(!layouts.get(1, fam, &b).known_strict(Some(3)));
+        assert!(!layouts.get(1, fam, &b).known_strict(None));
         let mut c = fields(&["b", "a"]);
-        assert!(!layouts.get(2, fam, &mut c).known_strict(Some(1)));
-        let sorted: Vec<&str> = c.iter().map(|f| f.key.as_str()).collect();
+        let layout = layouts.get(2, fam, &c);
+        assert!(!layout.known_strict(Some(1)));
+        let sorted: Vec<String> = in_order(layout, &mut c)
+            .iter()
+            .map(|f| f.key.to_string())
+            .collect();
         assert_eq!(sorted, ["a", "b"]);
         let mut owned = vec![
-            Field {
+            Some(Field {
                 key: Text::from("b"),
                 value: Value::Int(0),
-            },
-            Field {
+            }),
+            Some(Field {
                 key: Text::from("a"),
                 value: Value::Int(1),
-            },
+            }),
         ];
-        assert!(!layouts.get(2, fam, &mut owned).known_strict(Some(1)));
-        assert_eq!(owned[0].key.as_str(), "a");
+        let layout = layouts.get(2, fam, &owned);
+        assert!(!layout.known_strict(Some(1)));
+        assert_eq!(in_order(layout, &mut owned)[0].key.as_str(), "a");
     }
 
     #[test]
@@ -371,13 +387,12 @@ mod tests {
         for round in 0..2 {
             // Payload (rank 1), in record order.
             let mut payload = fields(&["z", "event.kind", "azure.x.b", "azure.x.a"]);
-            for f in &mut payload {
+            for f in payload.iter_mut().flatten() {
                 f.value = Value::Int(1);
             }
             let mut layouts = Layouts::default();
-            let layout = layouts.get(3, &fam, &mut payload);
+            let layout = layouts.get(3, &fam, &payload);
             let mut out = Vec::new();
-            let mut rest = payload.drain(..);
             let mut moved = 0;
             for (j, (key, slot)) in statics.iter().enumerate() {
                 // Every other slot absent in the second round: the counts do not depend on it.
@@ -385,9 +400,9 @@ mod tests {
                     continue;
                 }
                 let v = Value::Int(i64::from(slot.rank()));
-                layout.push_static(j, &mut rest, &mut moved, &mut out, key, v);
+                layout.push_static(j, &mut payload, &mut moved, &mut out, key, v);
             }
-            out.extend(rest);
+            layout.finish(&mut payload, moved, &mut out);
             let got: Vec<(&str, i64)> = out
                 .iter()
                 .map(|f| (f.key.as_str(), f.value.as_i64().unwrap_or(-1)))

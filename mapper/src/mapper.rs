@@ -261,14 +261,13 @@ impl Mapper {
             + usize::from(!notes.is_empty())
             + 3;
         let mut payload = std::mem::take(&mut s.payload);
-        // Sorted, with the count of payload fields that go before each static field.
+        // The payload's key order, and how many payload fields go before each static field.
         let mut layouts = std::mem::take(&mut s.layouts);
-        let layout = layouts.get(self.uid, family, &mut payload);
+        let layout = layouts.get(self.uid, family, &payload);
         let mut present = no_slot_present(family.static_order.len());
         // The fields vector of a record handed back through `Mapper::recycle`, else a new one.
         let mut out: Vec<Field> = std::mem::take(&mut s.spare_fields);
         out.reserve_exact(payload.len() + groups + fixed);
-        let mut rest = payload.drain(..);
         let mut moved = 0usize;
         for (j, (slot, &key)) in family
             .static_order
@@ -297,11 +296,12 @@ impl Mapper {
                 }),
             };
             if let Some(v) = value {
-                layout.push_static(j, &mut rest, &mut moved, &mut out, key, v);
+                layout.push_static(j, &mut payload, &mut moved, &mut out, key, v);
                 present_bit(&mut present, j);
             }
         }
-        out.extend(rest);
+        layout.finish(&mut payload, moved, &mut out);
+        payload.clear();
         s.payload = payload;
         let strict = layout.known_strict(present) || {
             let strict = strictly_ordered(&out);
@@ -417,8 +417,9 @@ struct Work {
     pending: Vec<u32>,
     /// The values of the decided groups, in the order they were decided.
     values: Vec<Option<Value>>,
-    /// The payload fields (sorted by key before they are merged into the output).
-    payload: Vec<Field>,
+    /// The payload fields, in record order (each taken out as it is merged into the output,
+    /// in key order).
+    payload: Vec<Option<Field>>,
     /// Dotted key being built by [`flatten`].
     key: String,
     /// An empty fields vector from [`Mapper::recycle`], for the next record's output.
@@ -699,7 +700,7 @@ fn flatten(
     key: &mut String,
     level: usize,
     depth: usize,
-    out: &mut Vec<Field>,
+    out: &mut Vec<Option<Field>>,
     keys: &mut RecentKeys,
 ) {
     let value = match node {
@@ -730,10 +731,10 @@ fn flatten(
         Node::Float(f) => Value::Float(*f),
         Node::Bool(b) => Value::Bool(*b),
     };
-    out.push(Field {
+    out.push(Some(Field {
         key: keys.text(key),
         value,
-    });
+    }));
 }
 
 /// Appends a source key as one dotted-key segment: `.` → `_`, empty → `_`.
