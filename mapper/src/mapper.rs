@@ -4,7 +4,10 @@
 //! families in priority order, resolving each interned condition path at most once; the
 //! chosen family's fields are resolved, converted and mapped; the payload subtrees are
 //! flattened; `$json` / `$xml` documents are parsed at most once each. Only emitted values
-//! are copied. The fields are sorted once by [`Record::from_fields`].
+//! are copied. The output is built in key order: the family's own fields are in key order
+//! in the plan, and the payload's order comes from the per-thread layout table
+//! ([`crate::layout`]); [`Record::from_fields`] runs only for the rare record whose keys
+//! collide (equal keys, or one a dotted prefix of another).
 use crate::scratch::recycle;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -316,7 +319,7 @@ impl Mapper {
         } else {
             RString::new()
         };
-        if strict || normalized(&mut out) {
+        if strict || merged_normal(&mut out) {
             // What `Record::from_fields` would check first, with a cheaper compare.
             return Record {
                 timestamp_ns,
@@ -474,10 +477,18 @@ impl TimeText {
 /// are merged (the later value wins, as in `normalize_fields`) and the answer is whether no
 /// key is a dotted prefix of another. When false, `Record::from_fields` must still run;
 /// merging first does not change what it gives.
+///
+/// (The mapper runs the two routes apart, the first one's answer kept in the layout table;
+/// the tests check them together.)
+#[cfg(test)]
 fn normalized(fields: &mut Vec<Field>) -> bool {
-    if strictly_ordered(fields) {
-        return true;
-    }
+    strictly_ordered(fields) || merged_normal(fields)
+}
+
+/// The second route of [`normalized`], for fields that are not strictly ordered: when the
+/// keys are sorted, equal neighbours are merged, and the answer is whether no key is then a
+/// dotted prefix of another.
+fn merged_normal(fields: &mut Vec<Field>) -> bool {
     if !fields
         .windows(2)
         .all(|w| w[0].key.as_str() <= w[1].key.as_str())
