@@ -12,9 +12,9 @@
 //!   [`crate::mapper`] makes before it hands the fields over as a record).
 //!
 //! A sequence is recognised by the identity of its key texts: payload keys are `'static`
-//! interned texts ([`crate::payload_keys`]), so equal pointers mean equal keys. Records with
-//! a key that could not be interned, or with more than [`MAX_KEYS`] payload fields, take the
-//! same steps without the table.
+//! interned texts ([`crate::payload_keys`]), so equal addresses and lengths mean equal
+//! keys. Records with a key that could not be interned, or with more than [`MAX_KEYS`]
+//! payload fields, take the same steps without the table.
 use std::cmp::Ordering;
 
 use azlog_plugin_api::{Field, Text, Value};
