@@ -4,22 +4,22 @@
 //!
 //! It uses mimalloc, the allocator of the `azlog-hub` binary it is compared with: with the
 //! system allocator the baseline itself is ≈ 10 % slower and the ratio reads too high.
-//! It reads through a buffer of the size `azlog-hub map` uses (256 KiB; with 64 KiB it
-//! takes the same time).
+//! It reads through a buffer of the size `azlog-hub map` uses ([`READ_BUFFER`]; with 64 KiB
+//! it takes the same time).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::BufReader;
 use std::time::Instant;
 
-use azlog_mapper::envelope::{EnvelopeConfig, RecordReader};
+use azlog_mapper::envelope::{EnvelopeConfig, RecordReader, READ_BUFFER};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: parse_only FILE")?;
     let bytes = std::fs::metadata(&path)?.len();
     let start = Instant::now();
     let reader = RecordReader::new(
-        BufReader::with_capacity(1 << 18, std::fs::File::open(&path)?),
+        BufReader::with_capacity(READ_BUFFER, std::fs::File::open(&path)?),
         EnvelopeConfig::default(),
     );
     let (mut records, mut keys) = (0u64, 0usize);

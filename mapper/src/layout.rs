@@ -25,10 +25,10 @@ use crate::schema::plan::FamilyPlan;
 const SLOTS: usize = 1024;
 
 /// Records with more payload fields are laid out without the table (bounds its memory).
-pub(crate) const MAX_KEYS: usize = 256;
+const MAX_KEYS: usize = 256;
 
 /// [`Slot::rank`](crate::schema::plan::Slot::rank) of the payload fields.
-pub(crate) const PAYLOAD_RANK: u8 = 1;
+const PAYLOAD_RANK: u8 = 1;
 
 /// How one key sequence of one family is laid out.
 #[derive(Default)]
@@ -146,7 +146,7 @@ fn key_of(payload: &[Option<Field>], i: u32) -> &str {
 /// Whether a payload field with key `payload_key` goes before the static field `key` of
 /// rank `rank`: it sorts first, or the keys are equal and the static field wins (is pushed
 /// later).
-pub(crate) fn goes_before(payload_key: &[u8], key: &str, rank: u8) -> bool {
+fn goes_before(payload_key: &[u8], key: &str, rank: u8) -> bool {
     match payload_key.cmp(key.as_bytes()) {
         Ordering::Less => true,
         Ordering::Equal => PAYLOAD_RANK < rank,

@@ -6,7 +6,7 @@
 //! flattened; `$json` / `$xml` documents are parsed at most once each. Only emitted values
 //! are copied. The output is built in key order: the family's own fields are in key order
 //! in the plan, and the payload's order comes from the per-thread layout table
-//! ([`crate::layout`]); [`Record::from_fields`] runs only for the rare record whose keys
+//! (`mapper/src/layout.rs`); [`Record::from_fields`] runs only for the rare record whose keys
 //! collide (equal keys, or one a dotted prefix of another).
 use crate::scratch::recycle;
 use std::borrow::Cow;
