@@ -66,6 +66,37 @@ fn ecs_output_is_one_document_per_record_with_stable_key_order() {
     );
 }
 
+/// `event.ingested` is the mapping time: every record's lies between the clock before the run
+/// (less one scheduler tick: the CLI reads the kernel's coarse clock, which lags by at most
+/// one) and the clock after it.
+#[test]
+fn event_ingested_is_the_time_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = azlog_mapper::deadletter::now_ns;
+    let before = now();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["map", "--no-original", SAMPLE])
+        .output()
+        .unwrap();
+    let after = now();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let tick_ns = 20_000_000;
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ingested = v["event"]["ingested"].as_str().unwrap();
+        let ns = azlog_mapper::convert::time::parse_timestamp(ingested).unwrap();
+        assert!(
+            (before - tick_ns..=after).contains(&ns),
+            "{ingested}: not between {before} - 20 ms and {after}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, sample_count());
+}
+
 #[test]
 fn no_original_leaves_out_only_event_original_and_other_formats_keep_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -139,24 +139,24 @@ pub fn map_stream<R: BufRead>(
     let mut digits = itoa::Buffer::new();
     for raw in records {
         let raw = raw?;
-        let line = digits.format(raw.line);
-        let position = || Position {
-            source: source.into(),
-            partition: "".into(),
-            offset: line.into(),
-            sequence: i64::try_from(raw.line).unwrap_or(i64::MAX),
-            index: raw.index,
-        };
+        let sequence = i64::try_from(raw.line).unwrap_or(i64::MAX);
         let failure = match (&raw.error, std::str::from_utf8(&raw.json)) {
             (Some(reason), _) => Some(("envelope", reason.clone())),
             (None, Err(e)) => Some(("envelope", format!("record is not valid UTF-8: {e}"))),
             (None, Ok(json)) => {
+                // No output format of `map` shows a record's position, so mapped records carry
+                // only its numbers; the texts (two allocations per record) are written for dead
+                // letters, below.
                 let input = MapInput {
                     json,
-                    position: position(),
+                    position: Position {
+                        sequence,
+                        index: raw.index,
+                        ..Position::default()
+                    },
                     enqueued_ns: None,
                 };
-                match mapper.map_with(input, now_ns(), options) {
+                match mapper.map_with(input, coarse_now_ns(), options) {
                     Ok(record) => {
                         sink(&record).context("writing output")?;
                         summary.mapped += 1;
@@ -168,12 +168,46 @@ pub fn map_stream<R: BufRead>(
             }
         };
         if let Some((stage, reason)) = failure {
-            dead.write(&DeadLetter::new(stage, &reason, &position(), &raw.json))
+            let position = Position {
+                source: source.into(),
+                partition: "".into(),
+                offset: digits.format(raw.line).into(),
+                sequence,
+                index: raw.index,
+            };
+            dead.write(&DeadLetter::new(stage, &reason, &position, &raw.json))
                 .with_context(|| format!("writing dead letter to {}", dead.path().display()))?;
             summary.dead_lettered += 1;
         }
     }
     Ok(())
+}
+
+/// The time for `event.ingested`, from the kernel's coarse real-time clock on Linux: it is
+/// read at every record like the precise clock, but costs ≈ 6 ns instead of ≈ 40 ns, and its
+/// resolution (one scheduler tick, 1–4 ms) is ample for an ingest time. Records
+/// mapped within one tick share the time, so its text is formatted once for all of them.
+#[cfg(target_os = "linux")]
+// `time_t` and `c_long` are `i64` only on 64-bit targets.
+#[allow(clippy::useless_conversion)]
+fn coarse_now_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec`; CLOCK_REALTIME_COARSE exists since Linux
+    // 2.6.32. On failure `ts` is untouched and the precise clock is read instead.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return now_ns();
+    }
+    i64::from(ts.tv_sec)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(ts.tv_nsec))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_now_ns() -> i64 {
+    now_ns()
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
