@@ -248,29 +248,33 @@ impl Mapper {
         // equal keys the later one wins: fixed head < payload < table fields < fixed tail).
         let fields = &family.fields;
         // The output is built in place: the static fields in order, each preceded by the
-        // payload fields (sorted, rank 1) that sort before it. Its length is known: the
-        // payload, the groups with a value or a default, and the fixed fields that apply.
-        let groups = family
-            .emit_order
-            .iter()
-            .filter(|&&g| {
-                let st = s.state.get(g).copied().unwrap_or(0);
-                (st != 0 && st != DONE_NO_VALUE) || s.pending.get(g).is_some_and(|&p| p != 0)
-            })
-            .count();
-        let fixed = usize::from(family.dataset.is_some())
-            + usize::from(ts.is_none()) * (1 + usize::from(ts_raw.is_some()))
-            + usize::from(input.enqueued_ns.is_some())
-            + usize::from(!notes.is_empty())
-            + 3;
+        // payload fields (sorted, rank 1) that sort before it.
         let mut payload = std::mem::take(&mut s.payload);
         // The payload's key order, and how many payload fields go before each static field.
         let mut layouts = std::mem::take(&mut s.layouts);
         let layout = layouts.get(self.uid, family, &payload);
         let mut present = no_slot_present(family.static_order.len());
         // The fields vector of a record handed back through `Mapper::recycle`, else a new one.
+        // A new one gets the exact length (records may be kept a while: no spare capacity);
+        // a handed-back one that holds the most this family can emit is used as it is, with
+        // no pass to count.
         let mut out: Vec<Field> = std::mem::take(&mut s.spare_fields);
-        out.reserve_exact(payload.len() + groups + fixed);
+        if out.capacity() < payload.len() + family.static_order.len() {
+            let groups = family
+                .emit_order
+                .iter()
+                .filter(|&&g| {
+                    let st = s.state.get(g).copied().unwrap_or(0);
+                    (st != 0 && st != DONE_NO_VALUE) || s.pending.get(g).is_some_and(|&p| p != 0)
+                })
+                .count();
+            let fixed = usize::from(family.dataset.is_some())
+                + usize::from(ts.is_none()) * (1 + usize::from(ts_raw.is_some()))
+                + usize::from(input.enqueued_ns.is_some())
+                + usize::from(!notes.is_empty())
+                + 3;
+            out.reserve_exact(payload.len() + groups + fixed);
+        }
         let mut moved = 0usize;
         for (j, (slot, &key)) in family
             .static_order
