@@ -2,6 +2,7 @@
 //! `@timestamp` first. Shared by `azlog-hub map`, the file sink, Splunk HEC and Kafka.
 use std::cell::RefCell;
 
+use crate::ecs_skeleton::{Skeleton, Skeletons};
 use crate::ecs_transitions::{tag, Transitions, START};
 use crate::record::{common_prefix_len, Record, Value};
 
@@ -22,21 +23,121 @@ impl Default for EcsOptions {
 
 const ORIGINAL_KEY: &str = "event.original";
 
+/// [`ORIGINAL_KEY`] at one fixed address (a `const` may be copied at each use), so that it
+/// has one identity in the skeleton cache.
+static ORIGINAL: &str = ORIGINAL_KEY;
+
 /// Appends the record as one compact ECS JSON object (no trailing newline) to `out`.
 pub fn write_ecs_json(record: &Record, opts: EcsOptions, out: &mut Vec<u8>) {
-    TRANSITIONS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut cache) => {
-            let cache = cache.get_or_insert_with(|| Box::new(Transitions::new()));
-            write_record(record, opts, out, Some(cache));
+    CACHES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut caches) => {
+            let caches = caches.get_or_insert_with(|| {
+                Box::new(Caches {
+                    transitions: Transitions::new(),
+                    skeletons: Skeletons::new(),
+                })
+            });
+            if !write_from_skeleton(record, opts, out, &mut caches.skeletons) {
+                write_record(record, opts, out, Some(&mut caches.transitions));
+            }
         }
-        // Only if rendering re-entered itself on this thread: render without the cache.
+        // Only if rendering re-entered itself on this thread: render without the caches.
         Err(_) => write_record(record, opts, out, None),
     });
 }
 
+/// The caches of one thread's ECS output.
+struct Caches {
+    /// The bytes between two keys.
+    transitions: Transitions,
+    /// The bytes around the values of whole key sequences.
+    skeletons: Skeletons,
+}
+
 thread_local! {
-    /// The key transitions of this thread's ECS output (created on first use).
-    static TRANSITIONS: RefCell<Option<Box<Transitions>>> = const { RefCell::new(None) };
+    /// This thread's ECS output caches (created on first use).
+    static CACHES: RefCell<Option<Box<Caches>>> = const { RefCell::new(None) };
+}
+
+/// Writes the record from the skeleton of its key sequence (built on the first record of
+/// that sequence); false, having written nothing, when the sequence cannot be cached (a key
+/// that is not `'static`, or too many keys). The bytes are those of [`write_record`].
+fn write_from_skeleton(
+    record: &Record,
+    opts: EcsOptions,
+    out: &mut Vec<u8>,
+    skeletons: &mut Skeletons,
+) -> bool {
+    let fields = record.fields.as_slice();
+    // `event.original` goes before the first key that sorts after it (the fields are sorted).
+    let original_at = opts
+        .include_original
+        .then(|| fields.partition_point(|f| f.key.as_str() <= ORIGINAL_KEY));
+    let Some(original_tag) = tag(ORIGINAL) else {
+        return false;
+    };
+    let tags = skeletons.tags();
+    for (i, field) in fields.iter().enumerate() {
+        if original_at == Some(i) {
+            tags.push(original_tag);
+        }
+        match field.key.as_static().and_then(tag) {
+            Some(t) => tags.push(t),
+            None => return false,
+        }
+    }
+    if original_at == Some(fields.len()) {
+        tags.push(original_tag);
+    }
+    let build = |skeleton: &mut Skeleton| {
+        let mut w = NestWriter {
+            open: Vec::new(),
+            prev: "",
+            prev_tag: Some(START),
+            stale: false,
+            fresh: false,
+            cache: None,
+            out: &mut skeleton.bytes,
+        };
+        let mut ends = Vec::with_capacity(fields.len() + 1);
+        for (i, field) in fields.iter().enumerate() {
+            if original_at == Some(i) {
+                w.member(ORIGINAL, None);
+                ends.push(u32::try_from(w.out.len()).unwrap_or(u32::MAX));
+            }
+            w.member(field.key.as_str(), None);
+            ends.push(u32::try_from(w.out.len()).unwrap_or(u32::MAX));
+        }
+        if original_at == Some(fields.len()) {
+            w.member(ORIGINAL, None);
+            ends.push(u32::try_from(w.out.len()).unwrap_or(u32::MAX));
+        }
+        w.restore();
+        w.close_from(0);
+        w.out.push(b'}');
+        skeleton.ends = ends;
+    };
+    let Some(skeleton) = skeletons.get(build) else {
+        return false;
+    };
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    write_rfc3339_ns(record.timestamp_ns, out);
+    out.push(b'"');
+    let mut segments = skeleton.segments();
+    for (i, field) in fields.iter().enumerate() {
+        if original_at == Some(i) {
+            segments.write_next(out);
+            write_json_str(record.original.as_str(), out);
+        }
+        segments.write_next(out);
+        write_value(&field.value, out);
+    }
+    if original_at == Some(fields.len()) {
+        segments.write_next(out);
+        write_json_str(record.original.as_str(), out);
+    }
+    segments.write_next(out);
+    true
 }
 
 fn write_record(
@@ -692,6 +793,88 @@ mod tests {
         w.close_from(0);
         out.push(b'}');
         out
+    }
+
+    /// Records of `'static` keys are written from the skeleton cache (built on the first
+    /// record of a key sequence, read on the next ones): the same bytes as writing key by key
+    /// without any cache, with and without `event.original` wherever it falls (first, between
+    /// keys, after a key equal to it, last).
+    #[test]
+    fn skeletons_write_the_same_bytes_as_key_by_key() {
+        let pool: [&'static str; 14] = [
+            "a",
+            "a.b",
+            "a.b.c",
+            "a..b",
+            ".a",
+            "azure.signinlogs.properties.app_id",
+            "event.kind",
+            "event.original",
+            "event.originalx",
+            "event.outcome",
+            "event.original.x",
+            "x.",
+            "z",
+            "",
+        ];
+        let record = |keys: &[&'static str]| Record {
+            timestamp_ns: 1_661_191_636_123_000_000,
+            fields: keys
+                .iter()
+                .enumerate()
+                .map(|(n, k)| Field {
+                    key: Text::from_static(k),
+                    value: if n % 2 == 0 {
+                        Value::Int(n as i64)
+                    } else {
+                        Value::from("v\"al")
+                    },
+                })
+                .collect(),
+            original: RString::from("{\"a\":\"\\n\"}"),
+            position: Position::default(),
+        };
+        let mut checked = 0;
+        for a in &pool {
+            for (j, b) in pool.iter().enumerate() {
+                for c in pool.iter().skip(j) {
+                    let mut keys = vec![*a, *b, *c];
+                    keys.sort_unstable();
+                    keys.dedup();
+                    let r = record(&keys);
+                    for include_original in [false, true] {
+                        let opts = EcsOptions { include_original };
+                        let mut want = Vec::new();
+                        write_record(&r, opts, &mut want, None);
+                        for round in 0..2 {
+                            let mut got = Vec::new();
+                            write_ecs_json(&r, opts, &mut got);
+                            assert_eq!(
+                                String::from_utf8_lossy(&got),
+                                String::from_utf8_lossy(&want),
+                                "{keys:?}, original {include_original}, round {round}"
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+        // The empty record, and one key sequence of every length up to the limit and past it.
+        let all: Vec<&'static str> = (0..300)
+            .map(|i| &*Box::leak(format!("k.{i:03}").into_boxed_str()))
+            .collect();
+        for n in [0, 1, 2, 191, 192, 193, 300] {
+            let r = record(&all[..n]);
+            let mut want = Vec::new();
+            write_record(&r, EcsOptions::default(), &mut want, None);
+            for _ in 0..2 {
+                let mut got = Vec::new();
+                write_ecs_json(&r, EcsOptions::default(), &mut got);
+                assert_eq!(got, want, "{n} keys");
+            }
+        }
     }
 
     #[test]

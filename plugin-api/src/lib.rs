@@ -73,6 +73,7 @@
 //! module with fewer fields than the host's type) and treats them as having no `check`; a
 //! 2.0 host loads 2.1 plugins and ignores `check`.
 pub mod ecs;
+mod ecs_skeleton;
 mod ecs_transitions;
 pub mod export;
 pub mod ffi_sink;
