@@ -90,15 +90,7 @@ fn write_from_skeleton(
         tags.push(original_tag);
     }
     let build = |skeleton: &mut Skeleton| {
-        let mut w = NestWriter {
-            open: Vec::new(),
-            prev: "",
-            prev_tag: Some(START),
-            stale: false,
-            fresh: false,
-            cache: None,
-            out: &mut skeleton.bytes,
-        };
+        let mut w = NestWriter::after_timestamp(&mut skeleton.bytes, None);
         let mut ends = Vec::with_capacity(fields.len() + 1);
         for (i, field) in fields.iter().enumerate() {
             if original_at == Some(i) {
@@ -120,9 +112,7 @@ fn write_from_skeleton(
     let Some(skeleton) = skeletons.get(build) else {
         return false;
     };
-    out.extend_from_slice(b"{\"@timestamp\":\"");
-    write_rfc3339_ns(record.timestamp_ns, out);
-    out.push(b'"');
+    write_timestamp(record.timestamp_ns, out);
     let mut segments = skeleton.segments();
     for (i, field) in fields.iter().enumerate() {
         if original_at == Some(i) {
@@ -146,18 +136,8 @@ fn write_record(
     out: &mut Vec<u8>,
     cache: Option<&mut Transitions>,
 ) {
-    out.extend_from_slice(b"{\"@timestamp\":\"");
-    write_rfc3339_ns(record.timestamp_ns, out);
-    out.push(b'"');
-    let mut w = NestWriter {
-        open: Vec::new(),
-        prev: "",
-        prev_tag: Some(START),
-        stale: false,
-        fresh: false,
-        cache,
-        out,
-    };
+    write_timestamp(record.timestamp_ns, out);
+    let mut w = NestWriter::after_timestamp(out, cache);
     let mut original_pending = opts.include_original;
     for field in record.fields.iter() {
         let key = field.key.as_str();
@@ -179,6 +159,13 @@ fn write_record(
     w.restore();
     w.close_from(0);
     w.out.push(b'}');
+}
+
+/// Opens the record's object with its first member, `"@timestamp"`.
+fn write_timestamp(ns: i64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    write_rfc3339_ns(ns, out);
+    out.push(b'"');
 }
 
 /// Renders the record as an ECS JSON string (convenience for tests and tools).
@@ -205,6 +192,21 @@ struct NestWriter<'a, 'o, 'c> {
     fresh: bool,
     cache: Option<&'c mut Transitions>,
     out: &'o mut Vec<u8>,
+}
+
+impl<'o, 'c> NestWriter<'_, 'o, 'c> {
+    /// A writer for the members after `"@timestamp"` (the first one needs a comma).
+    fn after_timestamp(out: &'o mut Vec<u8>, cache: Option<&'c mut Transitions>) -> Self {
+        NestWriter {
+            open: Vec::new(),
+            prev: "",
+            prev_tag: Some(START),
+            stale: false,
+            fresh: false,
+            cache,
+            out,
+        }
+    }
 }
 
 impl<'a> NestWriter<'a, '_, '_> {
@@ -795,6 +797,22 @@ mod tests {
         out
     }
 
+    /// Every sorted pair and triple of `pool` (sorted, without repeats).
+    fn sorted_triples(pool: &[&'static str]) -> Vec<Vec<&'static str>> {
+        let mut all = Vec::new();
+        for a in pool {
+            for (j, b) in pool.iter().enumerate() {
+                for c in pool.iter().skip(j) {
+                    let mut keys = vec![*a, *b, *c];
+                    keys.sort_unstable();
+                    keys.dedup();
+                    all.push(keys);
+                }
+            }
+        }
+        all
+    }
+
     /// Records of `'static` keys are written from the skeleton cache (built on the first
     /// record of a key sequence, read on the next ones): the same bytes as writing key by key
     /// without any cache, with and without `event.original` wherever it falls (first, between
@@ -835,29 +853,22 @@ mod tests {
             position: Position::default(),
         };
         let mut checked = 0;
-        for a in &pool {
-            for (j, b) in pool.iter().enumerate() {
-                for c in pool.iter().skip(j) {
-                    let mut keys = vec![*a, *b, *c];
-                    keys.sort_unstable();
-                    keys.dedup();
-                    let r = record(&keys);
-                    for include_original in [false, true] {
-                        let opts = EcsOptions { include_original };
-                        let mut want = Vec::new();
-                        write_record(&r, opts, &mut want, None);
-                        for round in 0..2 {
-                            let mut got = Vec::new();
-                            write_ecs_json(&r, opts, &mut got);
-                            assert_eq!(
-                                String::from_utf8_lossy(&got),
-                                String::from_utf8_lossy(&want),
-                                "{keys:?}, original {include_original}, round {round}"
-                            );
-                        }
-                        checked += 1;
-                    }
+        for keys in sorted_triples(&pool) {
+            let r = record(&keys);
+            for include_original in [false, true] {
+                let opts = EcsOptions { include_original };
+                let mut want = Vec::new();
+                write_record(&r, opts, &mut want, None);
+                for round in 0..2 {
+                    let mut got = Vec::new();
+                    write_ecs_json(&r, opts, &mut got);
+                    assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&want),
+                        "{keys:?}, original {include_original}, round {round}"
+                    );
                 }
+                checked += 1;
             }
         }
         assert!(checked > 1000, "{checked}");
@@ -910,26 +921,19 @@ mod tests {
         // One transition cache for all sequences: a pair cached from one sequence is reused
         // in others, with the open objects rebuilt when an uncached pair follows.
         let mut cache = Transitions::new();
-        for a in &pool {
-            for (j, b) in pool.iter().enumerate() {
-                for c in pool.iter().skip(j) {
-                    let mut keys = vec![*a, *b, *c];
-                    keys.sort_unstable();
-                    keys.dedup();
-                    let want = String::from_utf8_lossy(&reference_nesting(&keys)).into_owned();
-                    assert_eq!(
-                        String::from_utf8_lossy(&nesting(&keys, None)),
-                        want,
-                        "{keys:?}"
-                    );
-                    // Twice: the first run may fill the cache, the second reads it.
-                    for _ in 0..2 {
-                        let got = nesting(&keys, Some(&mut cache));
-                        assert_eq!(String::from_utf8_lossy(&got), want, "cached {keys:?}");
-                    }
-                    checked += 1;
-                }
+        for keys in sorted_triples(&pool) {
+            let want = String::from_utf8_lossy(&reference_nesting(&keys)).into_owned();
+            assert_eq!(
+                String::from_utf8_lossy(&nesting(&keys, None)),
+                want,
+                "{keys:?}"
+            );
+            // Twice: the first run may fill the cache, the second reads it.
+            for _ in 0..2 {
+                let got = nesting(&keys, Some(&mut cache));
+                assert_eq!(String::from_utf8_lossy(&got), want, "cached {keys:?}");
             }
+            checked += 1;
         }
         assert!(checked > 1000);
     }
