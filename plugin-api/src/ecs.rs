@@ -852,6 +852,22 @@ mod tests {
             original: RString::from("{\"a\":\"\\n\"}"),
             position: Position::default(),
         };
+        // A record without keys, first on a fresh thread (every entry of the table unbuilt).
+        let empty = record(&[]);
+        let opts = EcsOptions {
+            include_original: false,
+        };
+        let got = std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut out = Vec::new();
+                write_ecs_json(&empty, opts, &mut out);
+                out
+            })
+            .join()
+        });
+        let mut want = Vec::new();
+        write_record(&empty, opts, &mut want, None);
+        assert_eq!(got.ok(), Some(want));
         let mut checked = 0;
         for keys in sorted_triples(&pool) {
             let r = record(&keys);
@@ -878,12 +894,15 @@ mod tests {
             .collect();
         for n in [0, 1, 2, 191, 192, 193, 300] {
             let r = record(&all[..n]);
-            let mut want = Vec::new();
-            write_record(&r, EcsOptions::default(), &mut want, None);
-            for _ in 0..2 {
-                let mut got = Vec::new();
-                write_ecs_json(&r, EcsOptions::default(), &mut got);
-                assert_eq!(got, want, "{n} keys");
+            for include_original in [false, true] {
+                let opts = EcsOptions { include_original };
+                let mut want = Vec::new();
+                write_record(&r, opts, &mut want, None);
+                for _ in 0..2 {
+                    let mut got = Vec::new();
+                    write_ecs_json(&r, opts, &mut got);
+                    assert_eq!(got, want, "{n} keys, original {include_original}");
+                }
             }
         }
     }

@@ -111,10 +111,12 @@ impl Skeletons {
     }
 
     /// The skeleton of the key sequence in [`Skeletons::tags`], built with `build` (which
-    /// fills `bytes` and `ends`) when it is not cached. `None` when the sequence has more
-    /// than [`MAX_KEYS`] keys or its skeleton more than [`MAX_BYTES`] bytes.
+    /// fills `bytes` and `ends`) when it is not cached. `None` when the sequence is empty,
+    /// has more than [`MAX_KEYS`] keys, or its skeleton more than [`MAX_BYTES`] bytes.
     pub(crate) fn get(&mut self, build: impl FnOnce(&mut Skeleton)) -> Option<&Skeleton> {
-        if self.tags.len() > MAX_KEYS {
+        // An empty sequence is not cached: it would match the entries never built (and those
+        // given up for length), whose tags are empty too.
+        if self.tags.is_empty() || self.tags.len() > MAX_KEYS {
             return None;
         }
         if self.entries.is_empty() {
