@@ -17,16 +17,16 @@
 //! payload fields, take the same steps without the table.
 use std::cmp::Ordering;
 
+use azlog_plugin_api::set_table::{mix, SetTable};
 use azlog_plugin_api::{Field, Text, Value};
 
 use crate::schema::plan::FamilyPlan;
 
-/// Entries of each thread's table: [`SETS`] sets of [`WAYS`] entries. A direct-mapped
+/// Each thread's table: [`SETS`] sets of [`WAYS`] entries (1024). A direct-mapped
 /// table of the same size lost a few of the ≈ 70 key sequences of the bench input to
 /// collisions (which ones depends on where the interned keys were allocated), and those
 /// records were laid out from scratch every time: ≈ 6 % of them, ≈ 1.5 % of the instructions
 /// of `azlog-hub map`.
-const SLOTS: usize = SETS * WAYS;
 const SETS: usize = 256;
 const WAYS: usize = 4;
 
@@ -177,10 +177,7 @@ pub(crate) fn present_bit(set: &mut Option<u128>, j: usize) {
 /// A thread's layouts (kept with its work buffers).
 #[derive(Default)]
 pub(crate) struct Layouts {
-    /// [`SLOTS`] entries once used; set `s` is `slots[s * WAYS..][..WAYS]`.
-    slots: Vec<Layout>,
-    /// Per set, the way that the next miss replaces (round robin).
-    victim: Vec<u8>,
+    table: SetTable<Layout, SETS, WAYS>,
     /// The layout of a record the table does not serve.
     uncached: Layout,
 }
@@ -196,38 +193,20 @@ impl Layouts {
         payload: &[Option<Field>],
     ) -> &mut Layout {
         let family_addr = family as *const FamilyPlan as usize;
-        let Some(hash) = sequence_hash(mapper, family_addr, payload) else {
-            self.uncached.build(family, payload);
-            return &mut self.uncached;
-        };
-        if self.slots.is_empty() {
-            self.slots.resize_with(SLOTS, Layout::default);
-            self.victim.resize(SETS, 0);
-        }
-        let set = set_of(hash);
-        let (Some(ways), Some(victim)) = (
-            self.slots.get_mut(set * WAYS..(set + 1) * WAYS),
-            self.victim.get_mut(set),
-        ) else {
-            self.uncached.build(family, payload);
-            return &mut self.uncached;
-        };
-        let hit = ways.iter().position(|entry| {
-            entry.mapper == mapper
-                && entry.family == family_addr
-                && entry.keys.len() == payload.len()
-                && entry
-                    .keys
-                    .iter()
-                    .zip(payload.iter())
-                    .all(|(&k, f)| Some(k) == f.as_ref().map(id))
-        });
-        let way = match hit {
-            Some(way) => way,
-            None => {
-                let way = usize::from(*victim) % WAYS;
-                *victim = ((way + 1) % WAYS) as u8;
-                if let Some(entry) = ways.get_mut(way) {
+        let cached = sequence_hash(mapper, family_addr, payload).and_then(|hash| {
+            self.table.entry(
+                hash,
+                |entry| {
+                    entry.mapper == mapper
+                        && entry.family == family_addr
+                        && entry.keys.len() == payload.len()
+                        && entry
+                            .keys
+                            .iter()
+                            .zip(payload.iter())
+                            .all(|(&k, f)| Some(k) == f.as_ref().map(id))
+                },
+                |entry| {
                     entry.mapper = mapper;
                     entry.family = family_addr;
                     entry.keys.clear();
@@ -235,11 +214,11 @@ impl Layouts {
                         .keys
                         .extend(payload.iter().map(|f| f.as_ref().map_or((0, 0), id)));
                     entry.build(family, payload);
-                }
-                way
-            }
-        };
-        match ways.get_mut(way) {
+                    true
+                },
+            )
+        });
+        match cached {
             Some(entry) => entry,
             None => {
                 self.uncached.build(family, payload);
@@ -247,11 +226,6 @@ impl Layouts {
             }
         }
     }
-}
-
-/// The set of a [`sequence_hash`]: its top bits.
-fn set_of(hash: u64) -> usize {
-    (hash >> (64 - SETS.trailing_zeros())) as usize
 }
 
 /// The identity of a field's key: address and length of its text.
@@ -263,11 +237,9 @@ fn id(f: &Field) -> (usize, usize) {
 /// A hash of the sequence, or `None` when the table cannot serve it (a key that is not
 /// `'static`, or too many keys).
 fn sequence_hash(mapper: u64, family: usize, payload: &[Option<Field>]) -> Option<u64> {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
     if payload.len() > MAX_KEYS {
         return None;
     }
-    let mix = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(K);
     let mut h = mix(mix(0, mapper), family as u64);
     for f in payload {
         let k = f.as_ref()?.key.as_static()?;
@@ -416,7 +388,8 @@ mod tests {
             .find_map(|i| {
                 let key: &'static str = Box::leak(format!("k{i}").into_boxed_str());
                 let payload = fields(&[key]);
-                let set = set_of(sequence_hash(1, family, &payload)?);
+                let set =
+                    SetTable::<Layout, SETS, WAYS>::set_of(sequence_hash(1, family, &payload)?);
                 let group = by_set.entry(set).or_default();
                 group.push(payload);
                 (group.len() > WAYS).then(|| std::mem::take(group))

@@ -11,8 +11,10 @@
 //! a `'static` text, which never changes). Records with a key that is not `'static`, or with
 //! more than [`MAX_KEYS`] keys, are written key by key as before.
 //!
-//! The table has a fixed number of entries ([`SETS`] × [`WAYS`]), each at most
-//! [`MAX_KEYS`] keys long; a miss replaces the set's oldest entry.
+//! The table ([`SetTable`]) has a fixed number of entries ([`SETS`] × [`WAYS`]), each at
+//! most [`MAX_KEYS`] keys long; a miss replaces the set's oldest entry.
+
+use crate::set_table::{mix, SetTable};
 
 /// Records with more keys, or whose skeleton is longer than [`MAX_BYTES`], are written key
 /// by key. With [`SETS`] × [`WAYS`] entries this bounds the table's memory: at most
@@ -87,9 +89,7 @@ impl Segments<'_> {
 
 /// A thread's skeletons.
 pub(crate) struct Skeletons {
-    entries: Vec<Skeleton>,
-    /// Per set, the way the next miss replaces.
-    victim: Vec<u8>,
+    table: SetTable<Skeleton, SETS, WAYS>,
     /// The tags of the record being written (filled by the caller, see [`Skeletons::tags`]).
     tags: Vec<u64>,
 }
@@ -97,8 +97,7 @@ pub(crate) struct Skeletons {
 impl Skeletons {
     pub(crate) fn new() -> Skeletons {
         Skeletons {
-            entries: Vec::new(),
-            victim: Vec::new(),
+            table: SetTable::default(),
             tags: Vec::new(),
         }
     }
@@ -119,24 +118,14 @@ impl Skeletons {
         if self.tags.is_empty() || self.tags.len() > MAX_KEYS {
             return None;
         }
-        if self.entries.is_empty() {
-            self.entries.resize_with(SETS * WAYS, Skeleton::default);
-            self.victim.resize(SETS, 0);
-        }
-        let h = self.tags.iter().fold(0u64, |h, &t| {
-            (h.rotate_left(5) ^ t).wrapping_mul(0x517c_c1b7_2722_0a95)
-        });
-        let set = (h >> (64 - SETS.trailing_zeros())) as usize;
-        let ways = self.entries.get_mut(set * WAYS..(set + 1) * WAYS)?;
-        let way = match ways.iter().position(|e| e.tags == self.tags) {
-            Some(way) => way,
-            None => {
-                let victim = self.victim.get_mut(set)?;
-                let way = usize::from(*victim) % WAYS;
-                *victim = ((way + 1) % WAYS) as u8;
-                let entry = ways.get_mut(way)?;
+        let tags = &self.tags;
+        let hash = tags.iter().fold(0, |h, &t| mix(h, t));
+        let entry = self.table.entry(
+            hash,
+            |e| e.tags == *tags,
+            |entry| {
                 entry.tags.clear();
-                entry.tags.extend_from_slice(&self.tags);
+                entry.tags.extend_from_slice(tags);
                 entry.bytes.clear();
                 entry.ends.clear();
                 build(entry);
@@ -145,13 +134,13 @@ impl Skeletons {
                     entry.tags.clear();
                     entry.bytes = Vec::new();
                     entry.ends = Vec::new();
-                    return None;
+                    return false;
                 }
                 entry.bytes.extend_from_slice(&[0; PAD]);
-                way
-            }
-        };
-        ways.get(way)
+                true
+            },
+        )?;
+        Some(entry)
     }
 }
 

@@ -79,6 +79,7 @@ pub mod export;
 pub mod ffi_sink;
 pub mod module;
 pub mod record;
+pub mod set_table;
 pub mod settings;
 pub mod sink;
 pub mod text;
