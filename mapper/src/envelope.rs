@@ -652,13 +652,22 @@ pub fn split_body(
 }
 
 /// `{ "records" : [` with any whitespace.
+///
+/// Stops at the first byte that cannot belong to that prefix, so a large bare record with
+/// many arrays at depth 2 costs a few bytes per array, not a pass over the record so far.
 fn is_envelope_prefix(buf: &[u8]) -> bool {
-    let compact: Vec<u8> = buf
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    compact.eq_ignore_ascii_case(b"{\"records\":[")
+    const PREFIX: &[u8] = b"{\"records\":[";
+    let mut want = PREFIX.iter();
+    for &b in buf {
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        match want.next() {
+            Some(w) if w.eq_ignore_ascii_case(&b) => {}
+            _ => return false,
+        }
+    }
+    want.next().is_none()
 }
 
 /// A buffered top-level object that may hold a `records` array after other keys.
@@ -783,6 +792,34 @@ mod tests {
 
     fn parses(s: &str) -> serde_json::Value {
         serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    }
+
+    #[test]
+    fn envelope_prefix_allows_whitespace_and_case_only() {
+        for yes in ["{\"records\":[", " {\n \"Records\" :\t[", "{\"RECORDS\":["] {
+            assert!(is_envelope_prefix(yes.as_bytes()), "{yes:?}");
+        }
+        for no in [
+            "{\"records\":",
+            "{\"records\":[[",
+            "{\"records2\":[",
+            "{\"a\":1,\"records\":[",
+            "{\"recs\":[",
+            "",
+        ] {
+            assert!(!is_envelope_prefix(no.as_bytes()), "{no:?}");
+        }
+    }
+
+    /// A bare record whose arrays at depth 2 come after other members stays one record, and
+    /// each array's check stops early (the record is not an envelope).
+    #[test]
+    fn bare_record_with_many_arrays_is_one_record() {
+        let members: Vec<String> = (0..2000).map(|i| format!("\"k{i}\":[{i}]")).collect();
+        let input = format!("{{\"time\":\"t\",{}}}", members.join(","));
+        let out = jsons(&input);
+        assert_eq!(out.len(), 1);
+        assert_eq!(parses(&out[0])["k1999"][0], 1999);
     }
 
     #[test]
