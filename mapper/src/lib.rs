@@ -21,6 +21,7 @@ mod layout;
 pub mod mapper;
 pub mod path;
 pub mod payload_keys;
+mod root_index;
 pub mod schema;
 mod scratch;
 pub mod winxml;

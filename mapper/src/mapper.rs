@@ -23,9 +23,10 @@ use crate::extract::Extractor;
 use crate::layout::{no_slot_present, present_bit, Layouts};
 use crate::path::Node;
 use crate::payload_keys::RecentKeys;
+use crate::root_index::member_of;
 use crate::schema::plan::{
-    Cond, EmbedKind, FamilyPlan, FieldPlan, FlatStep, HotField, PathPlan, Plan, Slot, Source, Step,
-    Test, NONE,
+    Cond, EmbedKind, FamilyPlan, FieldPlan, HotField, PathPlan, Plan, Slot, Source, Step, Test,
+    NONE,
 };
 use crate::schema::{self, SchemaError, TableSource};
 
@@ -210,6 +211,9 @@ impl Mapper {
         if roots.len() < plan.root_keys.len() {
             roots.resize(plan.root_keys.len(), Cell::new((0, 0)));
         }
+        if let Node::Object(members) = tree {
+            plan.flat.root_index.fill(members, roots, *generation);
+        }
         let doc = Doc {
             plan,
             root: tree,
@@ -217,7 +221,6 @@ impl Mapper {
             conds: &conds,
             roots,
             generation: *generation,
-            root_keys: KeySet::of(tree),
             notes: RefCell::new(Vec::new()),
             resource: OnceCell::new(),
         };
@@ -763,45 +766,6 @@ fn push_key_segment(key: &mut String, seg: &str) {
     }
 }
 
-/// A 256-bit signature of an object's keys: one bit per (length, first and last byte
-/// ASCII-lower-cased). A key whose bit is clear matches no member, exactly nor ignoring
-/// ASCII case (both need the same length and the same bytes up to case), so most absent
-/// keys are rejected without scanning the members.
-struct KeySet([u64; 4]);
-
-impl KeySet {
-    fn bit(key: &[u8]) -> usize {
-        let (first, last) = match (key.first(), key.last()) {
-            (Some(f), Some(l)) => (f.to_ascii_lowercase(), l.to_ascii_lowercase()),
-            _ => (0, 0),
-        };
-        let h = (key.len() as u32)
-            .wrapping_mul(0x9E37_79B1)
-            .wrapping_add(u32::from(first).wrapping_mul(0x85EB_CA77))
-            .wrapping_add(u32::from(last).wrapping_mul(0xC2B2_AE3D));
-        (h >> 24) as usize
-    }
-
-    /// The keys of `node`'s members (empty for a non-object).
-    fn of(node: &Node<'_>) -> KeySet {
-        let mut set = KeySet([0; 4]);
-        if let Node::Object(members) = node {
-            for (k, _) in members {
-                let b = KeySet::bit(k.as_bytes());
-                set.0[b / 64] |= 1 << (b % 64);
-            }
-        }
-        set
-    }
-
-    /// False when no member can have `key` (exactly or ignoring ASCII case).
-    #[inline]
-    fn may_hold(&self, key: &[u8]) -> bool {
-        let b = KeySet::bit(key);
-        self.0[b / 64] & (1 << (b % 64)) != 0
-    }
-}
-
 /// An embedded document: parsed from a string, or the value itself when it already is an
 /// object or array.
 enum Emb<'t> {
@@ -820,8 +784,6 @@ struct Doc<'c, 't, 'p> {
     /// See [`Scratch::roots`].
     roots: &'c [Cell<(u32, u32)>],
     generation: u32,
-    /// The root object's keys, for rejecting absent root keys without a scan.
-    root_keys: KeySet,
     notes: RefCell<Vec<String>>,
     /// The last resource id split (by node address) and its parts: the ~5 resource fields
     /// of a record usually read the same id.
@@ -851,7 +813,7 @@ impl<'t> Doc<'_, 't, '_> {
         let mut cur: &'t Node<'t> = if path.start != NONE {
             self.embed(path.start as usize)?
         } else if path.root_key != NONE {
-            self.root_member(path.root_key as usize, path.root_text)?
+            self.root_member(path.root_key as usize)?
         } else {
             self.root
         };
@@ -867,7 +829,7 @@ impl<'t> Doc<'_, 't, '_> {
 
     fn resolve(&self, path: &PathPlan) -> Option<&'t Node<'t>> {
         let mut cur: &'t Node<'t> = match (path.start, path.root_key) {
-            (None, Some(k)) => self.root_member(k, *self.plan.flat.root_keys.get(k)?)?,
+            (None, Some(k)) => self.root_member(k)?,
             (None, None) => self.root,
             (Some(e), _) => self.embed(e)?,
         };
@@ -880,37 +842,15 @@ impl<'t> Doc<'_, 't, '_> {
         Some(cur)
     }
 
-    /// The record's member for [`Plan::root_keys`]`[k]`, looked up once per record.
+    /// The record's member for [`Plan::root_keys`]`[k]` (matched for every root key when the
+    /// record was opened, see [`crate::root_index`]).
     #[inline]
-    fn root_member(&self, k: usize, text: FlatStep) -> Option<&'t Node<'t>> {
+    fn root_member(&self, k: usize) -> Option<&'t Node<'t>> {
         let Node::Object(members) = self.root else {
             return None;
         };
-        let cell = self.roots.get(k)?;
-        let (generation, at) = cell.get();
-        let at = if generation == self.generation {
-            at
-        } else {
-            let at = self.root_lookup(text);
-            cell.set((self.generation, at));
-            at
-        };
-        members.get((at as usize).checked_sub(1)?).map(|(_, v)| v)
-    }
-
-    /// The index + 1 of the root member named `text` (0: none).
-    #[inline(never)]
-    fn root_lookup(&self, text: FlatStep) -> u32 {
-        let Some(key) = self.plan.flat.key_bytes(text) else {
-            return 0;
-        };
-        if !self.root_keys.may_hold(key) {
-            return 0;
-        }
-        self.root
-            .member_index(key)
-            .and_then(|i| u32::try_from(i + 1).ok())
-            .unwrap_or(0)
+        let at = member_of(self.roots.get(k)?.get(), self.generation)?;
+        members.get(at).map(|(_, v)| v)
     }
 
     fn embed(&self, id: usize) -> Option<&'t Node<'t>> {

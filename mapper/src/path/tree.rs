@@ -282,7 +282,7 @@ fn lookup(members: &[(Cow<'_, str>, Node<'_>)], key: &[u8]) -> Option<usize> {
 
 /// `a == b` for slices of the same, non-zero length; short ones without a `memcmp` call.
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     fn word8(s: &[u8], at: usize) -> u64 {
         let mut w = [0u8; 8];
         w.copy_from_slice(&s[at..at + 8]);

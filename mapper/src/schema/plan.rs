@@ -48,6 +48,8 @@ pub struct FlatPaths {
     pub root_keys: Vec<FlatStep>,
     /// Index of the first embed base in `paths`.
     pub embed_base: u32,
+    /// [`Plan::root_keys`] by folded text, to match a record's root members in one pass.
+    pub(crate) root_index: crate::root_index::RootIndex,
 }
 
 /// One path of [`FlatPaths`].
@@ -112,6 +114,7 @@ impl Plan {
             let span = flat.key(k);
             flat.root_keys.push(span);
         }
+        flat.root_index = crate::root_index::RootIndex::new(&self.root_keys);
         for p in &self.cond_paths {
             flat.push(p);
         }
