@@ -405,9 +405,10 @@ thread_local! {
 struct Scratch {
     /// Resolved condition paths (by [`Plan::cond_paths`] index).
     conds: Vec<OnceCell<Option<&'static Node<'static>>>>,
-    /// Root members (by [`Plan::root_keys`] index): (generation, member index + 1, 0 for
-    /// none). An entry counts only when its generation is the current record's, so the
-    /// array is not reset from record to record (it may be longer than the plan needs).
+    /// Root members (by [`Plan::root_keys`] index): (generation, member index + 1, with a
+    /// flag bit for an exact match; see [`crate::root_index`]). An entry counts only when its
+    /// generation is the current record's, so the array is not reset from record to record
+    /// (it may be longer than the plan needs).
     roots: Vec<Cell<(u32, u32)>>,
     /// The current record's generation (never 0 while mapping).
     generation: u32,

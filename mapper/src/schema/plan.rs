@@ -42,10 +42,8 @@ pub struct FlatPaths {
     pub paths: Vec<FlatPath>,
     /// The steps of every path, each path's contiguous.
     pub steps: Vec<FlatStep>,
-    /// The text of every key (steps and root keys).
+    /// The text of every key of the steps.
     pub keys: String,
-    /// [`Plan::root_keys`] as spans of `keys`.
-    pub root_keys: Vec<FlatStep>,
     /// Index of the first embed base in `paths`.
     pub embed_base: u32,
     /// [`Plan::root_keys`] by folded text, to match a record's root members in one pass.
@@ -59,8 +57,6 @@ pub struct FlatPath {
     pub start: u32,
     /// For root paths: the first key (index into [`Plan::root_keys`]); else [`NONE`].
     pub root_key: u32,
-    /// For root paths: the first key's text, in [`FlatPaths::keys`].
-    pub root_text: FlatStep,
     /// First step, in [`FlatPaths::steps`].
     pub step: u32,
     /// Number of steps.
@@ -109,12 +105,10 @@ impl Plan {
     /// Fills [`Plan::flat`] and every family's [`FamilyPlan::hot`] / [`FamilyPlan::when`]
     /// from the rest of the plan (called once the plan is complete).
     pub fn flatten(&mut self) {
-        let mut flat = FlatPaths::default();
-        for k in &self.root_keys {
-            let span = flat.key(k);
-            flat.root_keys.push(span);
-        }
-        flat.root_index = crate::root_index::RootIndex::new(&self.root_keys);
+        let mut flat = FlatPaths {
+            root_index: crate::root_index::RootIndex::new(&self.root_keys),
+            ..FlatPaths::default()
+        };
         for p in &self.cond_paths {
             flat.push(p);
         }
@@ -192,14 +186,9 @@ impl FlatPaths {
             self.steps.push(flat);
         }
         let opt = |v: Option<usize>| v.map_or(NONE, |v| u32::try_from(v).unwrap_or(NONE));
-        let root_text = p
-            .root_key
-            .and_then(|k| self.root_keys.get(k).copied())
-            .unwrap_or(FlatStep { off: 0, len: 0 });
         self.paths.push(FlatPath {
             start: opt(p.start),
             root_key: opt(p.root_key),
-            root_text,
             step,
             nsteps: u32::try_from(p.steps.len()).unwrap_or(0),
         });
