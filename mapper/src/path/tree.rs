@@ -85,16 +85,6 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// [`Node::get`] as the index of the member in the object's members (`None`: not an
-    /// object, or no such member).
-    #[inline]
-    pub fn member_index(&self, key: &[u8]) -> Option<usize> {
-        match self {
-            Node::Object(members) => lookup(members, key),
-            _ => None,
-        }
-    }
-
     /// [`Node::get`] with the key as bytes.
     #[inline]
     pub fn get_bytes(&self, key: &[u8]) -> Option<&Node<'a>> {
