@@ -31,6 +31,11 @@ if [ ! -s "$data" ]; then
 fi
 size=$(stat -c %s "$data")
 echo "input: $data ($(( size / 1024 / 1024 )) MB), $runs runs each, alternated"
+# Ratios differ between CPU models (mapping gains less than parsing from a wider core), so
+# say which one ran.
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+model=$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
+echo "cpu: ${cpu:-unknown} (model ${model:-?}), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 
 times="$work/times.txt"
 : > "$times"
