@@ -368,7 +368,7 @@ pub fn write_i64(v: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// Appends `s` as a quoted JSON string, escaping `"`, `\\`, control characters and DEL.
+/// Appends `s` as a quoted JSON string, escaping `"`, `\`, control characters and DEL.
 #[inline]
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
@@ -438,7 +438,7 @@ fn write_quoted(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Non-zero when one of the 16 bytes of `chunk` (exactly 16) needs escaping in a JSON
-/// string: `"`, `\\`, a control character (below 0x20) or DEL; bit `j` stands for byte `j`
+/// string: `"`, `\`, a control character (below 0x20) or DEL; bit `j` stands for byte `j`
 /// (without SSE2 only the lowest one is set).
 #[cfg(target_arch = "x86_64")]
 #[inline]
@@ -745,6 +745,7 @@ mod tests {
             assert_eq!(&back, case);
         }
     }
+
     /// The vector check and the word-at-a-time one flag the same lowest byte, and nothing
     /// when no byte needs escaping (every byte value at every position, on a plain
     /// background and after an earlier special byte).

@@ -232,8 +232,8 @@ fn copy_str(s: &str) -> String {
     bytes.extend_from_slice(&block);
     bytes.truncate(n);
     // SAFETY: `bytes` is a copy of the `n` bytes of `s`, which is UTF-8: each byte of the
-    // block below `n` was copied from the same position of `s` (the copies overlap, both
-    // with the bytes at their own positions), and the block was cut at `n`.
+    // block below `n` was copied from the same position of `s` (where the two copies
+    // overlap, they write the same bytes), and the block was cut at `n`.
     unsafe { String::from_utf8_unchecked(bytes) }
 }
 
