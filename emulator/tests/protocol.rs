@@ -170,14 +170,15 @@ async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running_body() {
     // The emulator keeps working (the client's own session does not survive its broken
     // delivery, so use a new connection).
     let (_conn2, mut session2) = common::raw_session(&emulator).await;
-    let mut sender = Sender::attach(
-        &mut session2,
-        "s-small",
-        "amqps://localhost/eh1/Partitions/0",
-    )
-    .await
-    .expect("sender attaches");
-    let ok = tokio::time::timeout(
+    // Pre-settled: see `batched_format_is_split_and_key_routed_with_annotations`.
+    let mut sender = Sender::builder()
+        .name("s-small")
+        .target("eh1/Partitions/0")
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .attach(&mut session2)
+        .await
+        .expect("sender attaches");
+    tokio::time::timeout(
         common::WAIT,
         sender.send(
             Message::builder()
@@ -188,9 +189,23 @@ async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running_body() {
     .await
     .expect("send completes in time")
     .expect("send");
-    assert!(matches!(ok, Outcome::Accepted(_)), "{ok:?}");
-    assert_eq!(emulator.partition_info("eh1", "0").unwrap().last_seq, 0);
+    wait_until("the small message is stored", || {
+        emulator.partition_info("eh1", "0").unwrap().last_seq == 0
+    })
+    .await;
     emulator.shutdown().await.expect("shutdown");
+}
+
+/// Polls `done` every 20 ms until it holds; fails the test after [`common::WAIT`].
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn encoded(message: &Message<Body<Value>>) -> Vec<u8> {
@@ -205,7 +220,17 @@ async fn batched_format_is_split_and_key_routed_with_annotations() {
 async fn batched_format_is_split_and_key_routed_with_annotations_body() {
     let emulator = common::emulator(&[("eh1", 4)]).await;
     let (_conn, mut session) = common::raw_session(&emulator).await;
-    let mut sender = Sender::attach(&mut session, "s-batch", "amqps://localhost/eh1")
+    // Pre-settled, as in `data_dir_persists_across_restart` (see there): an unsettled send can
+    // wait forever in fe2o3 0.16.2 when the outcome beats the client's own bookkeeping, which
+    // happened here about once in 50 runs while the other tests of this file ran alongside.
+    // That the emulator accepts batches is checked by the Python SDK test
+    // (`python/sdk_roundtrip.py`, whose `send_batch` raises unless accepted); here the stored
+    // events show that the batch was taken, split and routed.
+    let mut sender = Sender::builder()
+        .name("s-batch")
+        .target("eh1")
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .attach(&mut session)
         .await
         .expect("attach");
     let inner: Vec<Data> = (0..3)
@@ -233,11 +258,19 @@ async fn batched_format_is_split_and_key_routed_with_annotations_body() {
         .message(envelope)
         .message_format(0x8001_3700)
         .build();
-    let outcome = tokio::time::timeout(common::WAIT, sender.send(sendable))
+    tokio::time::timeout(common::WAIT, sender.send(sendable))
         .await
-        .expect("outcome in time")
+        .expect("sent in time")
         .expect("send batch");
-    assert!(matches!(outcome, Outcome::Accepted(_)));
+    let stored = || {
+        (0..4)
+            .map(|p| {
+                let info = emulator.partition_info("eh1", &p.to_string()).unwrap();
+                info.retained_events
+            })
+            .sum::<u64>()
+    };
+    wait_until("the batch's three events are stored", || stored() == 3).await;
 
     // All three events in one partition, same partition for the same key next time.
     let seq = emulator
