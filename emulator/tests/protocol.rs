@@ -171,13 +171,7 @@ async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running_body() {
     // delivery, so use a new connection).
     let (_conn2, mut session2) = common::raw_session(&emulator).await;
     // Pre-settled: see `batched_format_is_split_and_key_routed_with_annotations`.
-    let mut sender = Sender::builder()
-        .name("s-small")
-        .target("eh1/Partitions/0")
-        .sender_settle_mode(SenderSettleMode::Settled)
-        .attach(&mut session2)
-        .await
-        .expect("sender attaches");
+    let mut sender = settled_sender(&mut session2, "s-small", "eh1/Partitions/0").await;
     tokio::time::timeout(
         common::WAIT,
         sender.send(
@@ -194,6 +188,18 @@ async fn bad_input_gets_amqp_errors_and_the_emulator_keeps_running_body() {
     })
     .await;
     emulator.shutdown().await.expect("shutdown");
+}
+
+/// A sender whose transfers go pre-settled (no outcome to wait for; see
+/// `data_dir_persists_across_restart`).
+async fn settled_sender(session: &mut SessionHandle<()>, name: &str, target: &str) -> Sender {
+    Sender::builder()
+        .name(name)
+        .target(target)
+        .sender_settle_mode(SenderSettleMode::Settled)
+        .attach(session)
+        .await
+        .expect("sender attaches")
 }
 
 /// Polls `done` every 20 ms until it holds; fails the test after [`common::WAIT`].
@@ -226,13 +232,7 @@ async fn batched_format_is_split_and_key_routed_with_annotations_body() {
     // That the emulator accepts batches is checked by the Python SDK test
     // (`python/sdk_roundtrip.py`, whose `send_batch` raises unless accepted); here the stored
     // events show that the batch was taken, split and routed.
-    let mut sender = Sender::builder()
-        .name("s-batch")
-        .target("eh1")
-        .sender_settle_mode(SenderSettleMode::Settled)
-        .attach(&mut session)
-        .await
-        .expect("attach");
+    let mut sender = settled_sender(&mut session, "s-batch", "eh1").await;
     let inner: Vec<Data> = (0..3)
         .map(|i| {
             let m: Message<Body<Value>> = Message::builder()
@@ -452,13 +452,7 @@ async fn data_dir_persists_across_restart_body() {
     // be dropped, and `send` then waits forever (fixed upstream in fe2o3-amqp: see
     // `send_unsettled_transfer`). This test is about persistence, so it sends settled and waits
     // for the partition to hold the events.
-    let mut sender = Sender::builder()
-        .name("s")
-        .target("eh1/Partitions/1")
-        .sender_settle_mode(SenderSettleMode::Settled)
-        .attach(&mut session)
-        .await
-        .expect("attach");
+    let mut sender = settled_sender(&mut session, "s", "eh1/Partitions/1").await;
     for i in 0..7 {
         let mut app = fe2o3_amqp_types::messaging::ApplicationProperties::default();
         app.0.insert(
