@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use crate::ecs_skeleton::{Skeleton, Skeletons};
 use crate::ecs_transitions::{tag, Transitions, START};
 use crate::record::{common_prefix_len, Record, Value};
+use crate::short_copy::copy_short;
 
 /// What to include besides the mapped fields.
 #[derive(Clone, Copy, Debug)]
@@ -387,8 +388,8 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
 const SHORT: usize = 30;
 
 /// Appends `"bytes"` (at most [`SHORT`] bytes) when none of them needs escaping; false,
-/// having written nothing, otherwise. The bytes are assembled in a 32-byte block, from two
-/// overlapping fixed-size copies, over a background of a plain letter; the block is checked
+/// having written nothing, otherwise. The bytes are assembled in a 32-byte block
+/// ([`copy_short`]) over a background of a plain letter; the block is checked
 /// 16 bytes at a time (two checks whatever the length, so no loop on the length), then
 /// appended whole and cut to length. Most values are short: this is their whole path, with
 /// no `memcpy` call and one branch on the length instead of one per 8 bytes.
@@ -396,25 +397,11 @@ const SHORT: usize = 30;
 fn write_short_plain(bytes: &[u8], out: &mut Vec<u8>) -> bool {
     let n = bytes.len();
     let mut block = [b'a'; 32];
-    match n {
-        16..=SHORT => {
-            block[1..17].copy_from_slice(&bytes[..16]);
-            block[n - 15..n + 1].copy_from_slice(&bytes[n - 16..]);
-        }
-        8..=15 => {
-            block[1..9].copy_from_slice(&bytes[..8]);
-            block[n - 7..n + 1].copy_from_slice(&bytes[n - 8..]);
-        }
-        4..=7 => {
-            block[1..5].copy_from_slice(&bytes[..4]);
-            block[n - 3..n + 1].copy_from_slice(&bytes[n - 4..]);
-        }
-        0..=3 => {
-            for (d, &b) in block[1..].iter_mut().zip(bytes) {
-                *d = b;
-            }
-        }
-        _ => return false,
+    if !block
+        .get_mut(1..=SHORT)
+        .is_some_and(|dst| copy_short(dst, bytes))
+    {
+        return false;
     }
     let (lo, hi) = block.split_at(16);
     if special16(lo) | special16(hi) != 0 {

@@ -81,6 +81,7 @@ pub mod module;
 pub mod record;
 pub mod set_table;
 pub mod settings;
+mod short_copy;
 pub mod sink;
 pub mod text;
 

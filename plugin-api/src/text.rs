@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use abi_stable::std_types::{RStr, RString};
 use abi_stable::StableAbi;
 
+use crate::short_copy::copy_short;
+
 /// An ABI-stable string: a `'static` borrow or an owned [`RString`]. Compares, orders and
 /// hashes by content (a static and an owned text with the same content are equal).
 #[repr(transparent)]
@@ -201,39 +203,24 @@ impl From<&str> for Text {
 }
 
 /// `s.to_owned()`. Strings of up to 16 bytes (most values and keys read from records) are
-/// assembled in a 16-byte block from two overlapping fixed-size copies and moved whole into
-/// a 16-byte allocation: no `memcpy` call, whose branches on the length cost more than such
-/// a copy and are hard to predict when lengths vary from field to field. (A second block
-/// size for up to 32 bytes ran more instructions and mispredicted more branches in the
-/// mapping bench.)
+/// assembled in a 16-byte block ([`copy_short`]) and moved whole into a 16-byte allocation,
+/// without a `memcpy` call. (A second block size for up to 32 bytes ran more instructions
+/// and mispredicted more branches in the mapping bench.)
 #[inline]
 fn copy_str(s: &str) -> String {
-    let b = s.as_bytes();
-    let n = b.len();
+    let n = s.len();
     let mut block = [0u8; 16];
-    match n {
-        0 => return String::new(),
-        1..=3 => {
-            block[0] = b[0];
-            block[n / 2] = b[n / 2];
-            block[n - 1] = b[n - 1];
-        }
-        4..=7 => {
-            block[..4].copy_from_slice(&b[..4]);
-            block[n - 4..n].copy_from_slice(&b[n - 4..]);
-        }
-        8..=16 => {
-            block[..8].copy_from_slice(&b[..8]);
-            block[n - 8..n].copy_from_slice(&b[n - 8..]);
-        }
-        _ => return s.to_owned(),
+    if n == 0 {
+        return String::new();
+    }
+    if !copy_short(&mut block, s.as_bytes()) {
+        return s.to_owned();
     }
     let mut bytes = Vec::with_capacity(16);
     bytes.extend_from_slice(&block);
     bytes.truncate(n);
-    // SAFETY: `bytes` is a copy of the `n` bytes of `s`, which is UTF-8: each byte of the
-    // block below `n` was copied from the same position of `s` (where the two copies
-    // overlap, they write the same bytes), and the block was cut at `n`.
+    // SAFETY: `bytes` is a copy of the `n` bytes of `s`, which is UTF-8 (`copy_short` puts
+    // each byte at its own position), cut at `n`.
     unsafe { String::from_utf8_unchecked(bytes) }
 }
 
@@ -304,6 +291,7 @@ pub fn intern(s: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     /// Every length around the copy's bounds, with distinct bytes (a misplaced half shows)
     /// and multi-byte characters cut nowhere.
@@ -326,7 +314,6 @@ mod tests {
             assert_eq!(Text::from(s).as_str(), s);
         }
     }
-    use std::collections::HashSet;
 
     #[test]
     fn static_and_owned_compare_order_and_hash_by_content() {
