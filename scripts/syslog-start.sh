@@ -85,7 +85,7 @@ fi
 # the tests' messages while this one's output stays empty.
 for p in "$port" "$tls_port" "$mtls_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "syslog-start: 127.0.0.1:$p is already taken by another process; stop it first" >&2
+    echo "syslog-start: 127.0.0.1:$p is already taken by another process; stop it first (the servers of another checkout: scripts/test-env-stop.sh there)" >&2
     command -v ss >/dev/null && ss -ltnp "sport = :$p" >&2 || true
     exit 1
   fi
