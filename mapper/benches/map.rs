@@ -17,6 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use azlog_mapper::path::Node;
 use azlog_mapper::{MapInput, Mapper, Position};
 use criterion::{black_box, Criterion, Throughput};
 
@@ -119,6 +120,14 @@ fn map_all(mapper: &Mapper, recs: &[String]) -> usize {
     n
 }
 
+/// The first step of `map_all` alone: each record's tree (`Node::parse`), dropped again.
+#[inline(never)]
+fn tree_all(recs: &[String]) -> usize {
+    recs.iter()
+        .filter(|r| black_box(Node::parse(r.as_str())).is_ok())
+        .count()
+}
+
 /// Runs `f` repeatedly for about `budget`; returns passes per second.
 fn rate(budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
     f(); // warm up
@@ -169,13 +178,15 @@ fn main() {
     eprintln!("{n} records, {bytes} bytes, {mapped} map without error");
 
     // For instruction counters (`valgrind --tool=callgrind --toggle-collect='*map_all*'`):
-    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` runs exactly N passes of one loop and exits.
+    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` / `tree:N` runs exactly N passes of one loop and
+    // exits.
     if let Ok(spec) = std::env::var("AZLOG_BENCH_PASSES") {
         let (what, count) = spec.split_once(':').unwrap_or((spec.as_str(), "1"));
         let count: usize = count.parse().unwrap_or(1);
         for _ in 0..count {
             match what {
                 "parse" => black_box(parse_all(&recs)),
+                "tree" => black_box(tree_all(&recs)),
                 _ => black_box(map_all(&mapper, &recs)),
             };
         }
@@ -188,10 +199,11 @@ fn main() {
     }
     // Alternate short rounds and keep each side's best, so load from other processes on a
     // shared machine distorts the ratio less.
-    let (mut parse, mut map) = (0f64, 0f64);
+    let (mut parse, mut map, mut tree) = (0f64, 0f64, 0f64);
     for _ in 0..5 {
         parse = parse.max(rate(Duration::from_millis(600), || parse_all(&recs)));
         map = map.max(rate(Duration::from_millis(600), || map_all(&mapper, &recs)));
+        tree = tree.max(rate(Duration::from_millis(200), || tree_all(&recs)));
     }
     let mb = bytes as f64 / 1e6;
     println!(
@@ -205,6 +217,12 @@ fn main() {
         map * mb
     );
     println!("ratio map/parse-only: {:.0} %", 100.0 * map / parse);
+    // Where the mapping time goes: its first step, the record's tree, measured alone.
+    println!(
+        "  of which the tree (Node::parse): {:>8.0} records/s, {:.0} % of the map time",
+        tree * n as f64,
+        100.0 * map / tree
+    );
 
     let mut c = Criterion::default().configure_from_args();
     let mut g = c.benchmark_group("records");
