@@ -420,6 +420,8 @@ struct Scratch {
 struct Work {
     /// Families pre-selected by the detection index.
     candidate: Vec<bool>,
+    /// The chosen family's shared condition results (see [`test_memo`]).
+    cond_memo: Vec<u8>,
     lower: String,
     /// Per field group of the chosen family (by field index): the group's value as an
     /// index + 1 into `values` (0: undecided; [`DONE_NO_VALUE`]: decided without a value,
@@ -549,6 +551,9 @@ fn run_fields(
     let fields = &family.fields;
     let n = fields.len();
     let (state, pending, values) = (&mut s.state, &mut s.pending, &mut s.values);
+    let memo = &mut s.cond_memo;
+    memo.clear();
+    memo.resize(family.cond_slots as usize, 0);
     state.clear();
     state.resize(n, 0);
     // Index + 1 of the field whose `default` applies to a group (0: none).
@@ -569,7 +574,7 @@ fn run_fields(
                 .when
                 .get(h.when as usize..(h.when as usize + h.nwhen as usize))
                 .unwrap_or(&[]);
-            if !when.iter().all(|c| doc.test(c)) {
+            if !when.iter().all(|c| test_memo(doc, c, memo)) {
                 continue;
             }
         }
@@ -593,6 +598,21 @@ fn run_fields(
         }
     }
     (ts, ts_raw)
+}
+
+/// [`Doc::test`] of a field condition, through the record's memo when other fields of the
+/// family test the same ([`crate::schema::plan::Cond::memo`]; 0: not yet, 1: false, 2: true).
+#[inline]
+fn test_memo(doc: &Doc<'_, '_, '_>, c: &Cond, memo: &mut [u8]) -> bool {
+    match memo.get_mut(c.memo as usize) {
+        Some(m) if *m != 0 => *m == 2,
+        Some(m) => {
+            let r = doc.test(c);
+            *m = 1 + u8::from(r);
+            r
+        }
+        None => doc.test(c),
+    }
 }
 
 /// The flat path ids of a field's source (empty for a constant).

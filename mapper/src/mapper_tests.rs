@@ -893,3 +893,34 @@ fn time_texts_match_a_fresh_format() {
         assert_eq!(t.text(ns), convert::rfc3339(ns), "{ns}");
     }
 }
+
+/// Field conditions that several fields of a family test share one memo slot; a condition
+/// tested once has none; slots are dense.
+#[test]
+fn shared_field_conditions_share_a_memo_slot() {
+    use crate::schema::plan::NONE;
+    let m = Mapper::builtin().unwrap();
+    let wad = m
+        .plan()
+        .families
+        .iter()
+        .find(|f| f.name == "windows.wad")
+        .expect("windows.wad");
+    assert!(wad.cond_slots > 0);
+    let mut used = vec![false; wad.cond_slots as usize];
+    for c in &wad.when {
+        let twins: Vec<_> = wad
+            .when
+            .iter()
+            .filter(|d| d.path == c.path && d.test == c.test)
+            .collect();
+        if twins.len() > 1 {
+            assert_ne!(c.memo, NONE);
+            assert!(twins.iter().all(|d| d.memo == c.memo));
+            used[c.memo as usize] = true;
+        } else {
+            assert_eq!(c.memo, NONE);
+        }
+    }
+    assert!(used.iter().all(|&u| u));
+}

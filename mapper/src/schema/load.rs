@@ -301,6 +301,7 @@ pub fn compile(sources: Vec<TableSource>) -> Result<Plan, SchemaError> {
             hot: Vec::new(),
             when: Vec::new(),
             static_keys: Vec::new(),
+            cond_slots: 0,
         };
         if own.fallback {
             fallback = Some(fam.clone());

@@ -148,6 +148,23 @@ impl Plan {
                     convert: f.convert,
                 });
             }
+            // Field conditions by what they test: those of more than one field share a memo
+            // slot (in `when` order, so the slots are stable).
+            let mut groups: HashMap<(usize, &Test), Vec<usize>> = HashMap::new();
+            for (i, c) in fam.when.iter().enumerate() {
+                groups.entry((c.path, &c.test)).or_default().push(i);
+            }
+            let mut shared: Vec<Vec<usize>> =
+                groups.into_values().filter(|ids| ids.len() > 1).collect();
+            shared.sort_unstable();
+            fam.cond_slots = u32::try_from(shared.len()).unwrap_or(0);
+            for (slot, ids) in shared.iter().enumerate() {
+                for &i in ids {
+                    if let Some(c) = fam.when.get_mut(i) {
+                        c.memo = u32::try_from(slot).unwrap_or(NONE);
+                    }
+                }
+            }
             fam.static_keys = fam
                 .static_order
                 .iter()
@@ -257,6 +274,10 @@ pub struct Cond {
     /// form (`4624`, not `04624`), so an integer node compares as a number; its text could
     /// only ever equal those.
     pub ints: Vec<i64>,
+    /// For a field condition that another field of the same family also tests: its slot in
+    /// the per-record memo of test results, so that it is evaluated once per record (the
+    /// Windows tables test `EventID equals [...]` in up to 23 fields); else [`NONE`].
+    pub memo: u32,
 }
 
 impl Cond {
@@ -269,12 +290,17 @@ impl Cond {
                 .collect(),
             _ => Vec::new(),
         };
-        Cond { path, test, ints }
+        Cond {
+            path,
+            test,
+            ints,
+            memo: NONE,
+        }
     }
 }
 
 /// A condition test. Compare values are ASCII-lower-cased at load time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Test {
     /// Text equals one of.
     Equals(Vec<Box<str>>),
@@ -318,6 +344,8 @@ pub struct FamilyPlan {
     pub when: Vec<Cond>,
     /// The key of each slot of `static_order` (filled by [`Plan::flatten`]).
     pub static_keys: Vec<&'static str>,
+    /// Memo slots of the shared conditions in [`FamilyPlan::when`] ([`Cond::memo`]).
+    pub cond_slots: u32,
 }
 
 /// One non-payload output field of a family (see [`FamilyPlan::static_order`]).
