@@ -152,47 +152,53 @@ impl<'a> Node<'a> {
 
     /// Compact JSON text of the node.
     pub fn to_json(&self) -> String {
-        let mut out = String::new();
+        let mut out = Vec::with_capacity(64);
         self.write_json(&mut out);
-        out
+        // Every piece written is UTF-8: the tree's own texts, ASCII punctuation and escapes.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
-    /// Appends compact JSON text of the node to `out`.
-    pub fn write_json(&self, out: &mut String) {
+    /// Appends compact JSON text of the node to `out`. Strings and keys go through the ECS
+    /// writer's escaper ([`azlog_plugin_api::ecs::write_json_str`]: `"`, `\\`, control
+    /// characters and DEL, sixteen plain bytes per step), so a value re-serialized here reads
+    /// exactly as the ECS output writes strings.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use azlog_plugin_api::ecs::{write_i64, write_json_str};
         match self {
-            Node::Null => out.push_str("null"),
-            Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Node::Int(i) => out.push_str(&i.to_string()),
-            Node::UInt(u) => out.push_str(&u.to_string()),
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Node::Int(i) => write_i64(*i, out),
+            Node::UInt(u) => out.extend_from_slice(u.to_string().as_bytes()),
             Node::Float(f) => {
                 if f.is_finite() {
-                    out.push_str(&format_float(*f))
+                    out.extend_from_slice(format_float(*f).as_bytes())
                 } else {
-                    out.push_str("null")
+                    out.extend_from_slice(b"null")
                 }
             }
-            Node::Str(s) => write_json_string(s, out),
+            Node::Str(s) => write_json_str(s, out),
             Node::Array(items) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     item.write_json(out);
                 }
-                out.push(']');
+                out.push(b']');
             }
             Node::Object(members) => {
-                out.push('{');
+                out.push(b'{');
                 for (i, (k, v)) in members.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    write_json_string(k, out);
-                    out.push(':');
+                    write_json_str(k, out);
+                    out.push(b':');
                     v.write_json(out);
                 }
-                out.push('}');
+                out.push(b'}');
             }
         }
     }
@@ -302,37 +308,6 @@ pub fn format_float(f: f64) -> String {
     } else {
         format!("{f}")
     }
-}
-
-/// Appends `s` as a quoted JSON string.
-pub fn write_json_string(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f | 0x7f => "",
-            _ => continue,
-        };
-        // `i` sits on an ASCII byte, so both slices are on char boundaries.
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            out.push_str("\\u00");
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 0xf) as usize] as char);
-        } else {
-            out.push_str(esc);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Node<'a> {
@@ -480,6 +455,24 @@ mod tests {
         assert_eq!(Node::Object(vec![]).get("a"), None);
         let empty = Node::Object(vec![(Cow::Borrowed(""), Node::Null)]);
         assert_eq!(empty.get(""), Some(&Node::Null));
+    }
+
+    /// Strings and keys are escaped as the ECS writer escapes them: the short forms for `"`,
+    /// `\\`, `\n`, `\r`, `\t`, `\u00xx` for other control characters and DEL; the rest as is.
+    #[test]
+    fn json_text_escapes_like_the_ecs_writer() {
+        let n = Node::Object(vec![(
+            Cow::Borrowed("k\"\u{7f}"),
+            Node::Str(Cow::Borrowed("q\"b\\n\nr\rt\tc\u{1}\u{8}\u{c}d\u{7f}é€/")),
+        )]);
+        assert_eq!(
+            n.to_json(),
+            r#"{"k\"\u007f":"q\"b\\n\nr\rt\tc\u0001\u0008\u000cd\u007fé€/"}"#
+        );
+        assert_eq!(Node::Int(-12).to_json(), "-12");
+        assert_eq!(Node::UInt(u64::MAX).to_json(), "18446744073709551615");
+        assert_eq!(Node::Float(2.0).to_json(), "2.0");
+        assert_eq!(Node::Float(f64::NAN).to_json(), "null");
     }
 
     #[test]
