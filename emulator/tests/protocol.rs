@@ -468,14 +468,10 @@ async fn data_dir_persists_across_restart_body() {
             .expect("send in time")
             .expect("send");
     }
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    while first.partition_info("eh1", "1").unwrap().last_seq < 6 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "events not stored in time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the seven events are stored", || {
+        first.partition_info("eh1", "1").unwrap().last_seq >= 6
+    })
+    .await;
     let before = first.partition_info("eh1", "1").unwrap();
     drop(sender);
     drop(session);
