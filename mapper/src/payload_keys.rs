@@ -6,8 +6,8 @@
 //! like schema keys. The key names come from the records, so the text kept is bounded: at
 //! most [`BUDGET_BYTES`] of distinct keys per process, kept for its lifetime; once the
 //! budget is spent, new keys are copied per record as before (known ones stay static). A
-//! per-thread direct-mapped table in front of the process-wide set makes a repeat key cost
-//! one hash and one compare. A record whose keys collide in that table only costs the
+//! per-thread two-way table in front of the process-wide set makes a repeat key cost
+//! one hash and one or two compares. A record whose keys collide in that table only costs the
 //! shared set's lookup; no chain can grow.
 use std::collections::BTreeSet;
 use std::hash::Hasher;
@@ -27,12 +27,14 @@ const SLOTS: usize = 4096;
 static KEPT: Mutex<(BTreeSet<&'static str>, usize)> = Mutex::new((BTreeSet::new(), 0));
 
 /// A table of recently seen payload keys (one per mapping thread, kept with its work
-/// buffers): a direct-mapped cache in front of the process-wide set.
+/// buffers): a two-way set-associative cache in front of the process-wide set.
 #[derive(Default)]
 pub(crate) struct RecentKeys {
     /// [`SLOTS`] entries once used; an empty slot holds "", which is only ever a hit for the
     /// empty key, correctly.
     slots: Vec<&'static str>,
+    /// Lookups that missed the table and went to the shared set.
+    misses: u64,
 }
 
 impl RecentKeys {
@@ -41,15 +43,25 @@ impl RecentKeys {
         if self.slots.is_empty() {
             self.slots = vec![""; SLOTS];
         }
-        let Some(entry) = self.slots.get_mut(slot_of(key.as_bytes())) else {
+        // Two-way: the pair of slots a key hashes to holds the two keys of that pair used
+        // last (the newer first), so two keys that collide do not evict each other and go
+        // to the shared set on every record.
+        let at = slot_of(key.as_bytes()) & !1;
+        let Some(pair) = self.slots.get_mut(at..at + 2) else {
             return Text::from(key);
         };
-        if *entry == key {
-            return Text::from_static(entry);
+        if pair[0] == key {
+            return Text::from_static(pair[0]);
         }
+        if pair[1] == key {
+            pair.swap(0, 1);
+            return Text::from_static(pair[0]);
+        }
+        self.misses += 1;
         match keep(key) {
             Some(kept) => {
-                *entry = kept;
+                pair[1] = pair[0];
+                pair[0] = kept;
                 Text::from_static(kept)
             }
             None => Text::from(key),
@@ -132,6 +144,24 @@ mod tests {
                 assert_eq!(payload_key(k), k.as_str());
             }
         }
+    }
+
+    #[test]
+    fn two_keys_of_one_slot_do_not_evict_each_other() {
+        let key = |i: usize| format!("azure.pair.properties.k{i}");
+        let a = key(0);
+        let b = (1..100_000)
+            .map(key)
+            .find(|k| slot_of(k.as_bytes()) == slot_of(a.as_bytes()))
+            .expect("a key of the same slot");
+        let mut recent = RecentKeys::default();
+        for _ in 0..10 {
+            assert_eq!(recent.text(&a), a.as_str());
+            assert_eq!(recent.text(&b), b.as_str());
+        }
+        // Each key went to the shared set once, the first time it was seen.
+        assert_eq!(recent.misses, 2);
+        assert!(recent.text(&a).is_static() && recent.text(&b).is_static());
     }
 
     #[test]

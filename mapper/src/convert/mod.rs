@@ -212,9 +212,9 @@ impl Conversion {
                 .filter(|s| !s.is_empty())
                 .map(Value::from),
             C::ResourceGroup => resource_part(node, |p| p.group.map(str::to_owned)),
-            C::ResourceProvider => resource_part(node, |p| p.provider),
+            C::ResourceProvider => resource_part(node, |p| p.provider().map(str::to_owned)),
             C::ResourceName => resource_part(node, |p| p.name_text().map(|n| n.into_owned())),
-            C::ResourceType => resource_part(node, |p| p.type_),
+            C::ResourceType => resource_part(node, |p| p.type_().map(str::to_owned)),
             C::ResourceSubscription => resource_part(node, |p| p.subscription_lower()),
             C::UpnDomain => node
                 .as_str()
@@ -262,9 +262,9 @@ impl Conversion {
         let parts = parts?;
         let part: Option<std::borrow::Cow<'_, str>> = match self {
             Conversion::ResourceGroup => parts.group.map(Into::into),
-            Conversion::ResourceProvider => parts.provider.as_deref().map(Into::into),
+            Conversion::ResourceProvider => parts.provider().map(Into::into),
             Conversion::ResourceName => parts.name_text(),
-            Conversion::ResourceType => parts.type_.as_deref().map(Into::into),
+            Conversion::ResourceType => parts.type_().map(Into::into),
             Conversion::ResourceSubscription => parts.subscription_lower().map(Into::into),
             _ => None,
         };

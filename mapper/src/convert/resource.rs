@@ -12,15 +12,28 @@ pub struct ResourceParts<'a> {
     pub subscription: Option<&'a str>,
     /// Resource group, as written.
     pub group: Option<&'a str>,
-    /// Provider namespace, lower-cased.
-    pub provider: Option<String>,
-    /// `<namespace>/<type>[/<subtype>...]`, lower-cased.
-    pub type_: Option<String>,
     /// The (last) resource name, as written.
     pub name: Option<&'a str>,
+    /// `<namespace>[/<type>[/<subtype>...]]`, lower-cased, in one buffer: the provider is
+    /// its first `provider_len` bytes (0: no provider), the type all of it when `has_type`.
+    lower: String,
+    provider_len: usize,
+    has_type: bool,
 }
 
 impl ResourceParts<'_> {
+    /// Provider namespace, lower-cased.
+    pub fn provider(&self) -> Option<&str> {
+        (self.provider_len > 0)
+            .then(|| self.lower.get(..self.provider_len))
+            .flatten()
+    }
+
+    /// `<namespace>/<type>[/<subtype>...]`, lower-cased.
+    pub fn type_(&self) -> Option<&str> {
+        (self.provider_len > 0 && self.has_type).then_some(self.lower.as_str())
+    }
+
     /// The subscription id in its canonical lower-case form (ids are GUIDs, which Azure
     /// compares case-insensitively and writes in lower case in `subscriptionId` fields;
     /// resource ids often arrive upper-cased).
@@ -34,7 +47,7 @@ impl ResourceParts<'_> {
         use std::borrow::Cow;
         let name = self.name?;
         let is_subscription = self.group.is_none()
-            && self.provider.is_none()
+            && self.provider_len == 0
             && self.subscription.is_some_and(|s| std::ptr::eq(s, name));
         Some(if is_subscription {
             Cow::Owned(name.to_ascii_lowercase())
@@ -59,20 +72,24 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     {
         return None;
     }
-    let mut segs = Segments { s: id, pos: 0 }.peekable();
-    segs.peek()?;
+    let mut segs = Segments::new(id);
+    let mut next = segs.next();
+    next?;
     let mut parts = ResourceParts::default();
     let mut saw_providers = false;
     // Scope part.
-    while let Some(s) = segs.next() {
+    while let Some(s) = next {
+        next = segs.next();
         if s.eq_ignore_ascii_case("providers") {
             saw_providers = true;
             break;
         }
         if s.eq_ignore_ascii_case("subscriptions") && parts.subscription.is_none() {
-            parts.subscription = segs.next();
+            parts.subscription = next;
+            next = segs.next();
         } else if s.eq_ignore_ascii_case("resourceGroups") && parts.group.is_none() {
-            parts.group = segs.next();
+            parts.group = next;
+            next = segs.next();
         }
     }
     let any_providers = saw_providers;
@@ -80,42 +97,56 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     // starts over with the extension resource.
     while saw_providers {
         saw_providers = false;
-        let Some(ns) = segs.next() else {
-            parts.provider = None;
-            parts.type_ = None;
+        let Some(ns) = next else {
+            parts.lower.clear();
+            parts.provider_len = 0;
+            parts.has_type = false;
             parts.name = None;
             break;
         };
-        // One buffer for the whole type (no regrowth while the segments are appended).
-        let mut ty = String::with_capacity(id.len());
-        ty.push_str(ns);
-        ty.make_ascii_lowercase();
-        parts.provider = Some(ty.clone());
+        // One buffer for the provider and the whole type (no regrowth while the segments are
+        // appended: they are no longer than the id).
+        let ty = &mut parts.lower;
+        ty.clear();
+        ty.reserve(id.len());
+        push_lower(ty, ns);
+        parts.provider_len = ty.len();
         parts.name = None;
         let mut has_type = false;
-        while let Some(t) = segs.next() {
+        next = segs.next();
+        while let Some(t) = next {
             if t.eq_ignore_ascii_case("providers") {
                 saw_providers = true;
+                next = segs.next();
                 break;
             }
             ty.push('/');
-            let from = ty.len();
-            ty.push_str(t);
-            if let Some(tail) = ty.get_mut(from..) {
-                tail.make_ascii_lowercase();
-            }
+            push_lower(ty, t);
             has_type = true;
             match segs.next() {
                 Some(n) => parts.name = Some(n),
-                None => break,
+                None => {
+                    next = None;
+                    break;
+                }
             }
+            next = segs.next();
         }
-        parts.type_ = has_type.then_some(ty);
+        parts.has_type = has_type;
     }
     if !any_providers {
         parts.name = parts.group.or(parts.subscription);
     }
     Some(parts)
+}
+
+/// Appends `s` ASCII-lower-cased.
+fn push_lower(out: &mut String, s: &str) {
+    let from = out.len();
+    out.push_str(s);
+    if let Some(tail) = out.get_mut(from..) {
+        tail.make_ascii_lowercase();
+    }
 }
 
 /// The non-empty `/`-separated segments of a text (as `split('/')` without the empty ones,
@@ -125,6 +156,12 @@ struct Segments<'a> {
     pos: usize,
 }
 
+impl<'a> Segments<'a> {
+    fn new(s: &'a str) -> Self {
+        Segments { s, pos: 0 }
+    }
+}
+
 impl<'a> Iterator for Segments<'a> {
     type Item = &'a str;
 
@@ -132,11 +169,7 @@ impl<'a> Iterator for Segments<'a> {
         let b = self.s.as_bytes();
         while self.pos < b.len() {
             let start = self.pos;
-            let end = b
-                .get(start..)?
-                .iter()
-                .position(|&c| c == b'/')
-                .map_or(b.len(), |o| start + o);
+            let end = memchr::memchr(b'/', b.get(start..)?).map_or(b.len(), |o| start + o);
             self.pos = end + 1;
             if end > start {
                 return self.s.get(start..end);
@@ -164,7 +197,7 @@ mod tests {
             "/s/ab/c",
         ] {
             let want: Vec<&str> = t.split('/').filter(|s| !s.is_empty()).collect();
-            let got: Vec<&str> = Segments { s: t, pos: 0 }.collect();
+            let got: Vec<&str> = Segments::new(t).collect();
             assert_eq!(got, want, "{t:?}");
         }
     }
@@ -177,8 +210,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.subscription, Some("1111-2222"));
         assert_eq!(p.group, Some("rg-prod"));
-        assert_eq!(p.provider.as_deref(), Some("microsoft.keyvault"));
-        assert_eq!(p.type_.as_deref(), Some("microsoft.keyvault/vaults"));
+        assert_eq!(p.provider(), Some("microsoft.keyvault"));
+        assert_eq!(p.type_(), Some("microsoft.keyvault/vaults"));
         assert_eq!(p.name, Some("kv-01"));
     }
 
@@ -190,11 +223,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.subscription, Some("1111-2222"));
         assert_eq!(p.group, Some("RG-PROD"));
-        assert_eq!(p.provider.as_deref(), Some("microsoft.network"));
-        assert_eq!(
-            p.type_.as_deref(),
-            Some("microsoft.network/networksecuritygroups")
-        );
+        assert_eq!(p.provider(), Some("microsoft.network"));
+        assert_eq!(p.type_(), Some("microsoft.network/networksecuritygroups"));
         assert_eq!(p.name, Some("NSG-WEB"));
     }
 
@@ -204,27 +234,27 @@ mod tests {
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv/databases/db1",
         )
         .unwrap();
-        assert_eq!(p.type_.as_deref(), Some("microsoft.sql/servers/databases"));
+        assert_eq!(p.type_(), Some("microsoft.sql/servers/databases"));
         assert_eq!(p.name, Some("db1"));
 
         let p = split_resource_id(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/providers/Microsoft.Insights/diagnosticSettings/ds",
         )
         .unwrap();
-        assert_eq!(p.provider.as_deref(), Some("microsoft.insights"));
+        assert_eq!(p.provider(), Some("microsoft.insights"));
         assert_eq!(p.name, Some("ds"));
 
         let p =
             split_resource_id("/subscriptions/s/providers/Microsoft.Security/alerts/a1/").unwrap();
         assert_eq!(p.subscription, Some("s"));
         assert_eq!(p.group, None);
-        assert_eq!(p.provider.as_deref(), Some("microsoft.security"));
+        assert_eq!(p.provider(), Some("microsoft.security"));
         assert_eq!(p.name, Some("a1"));
 
         let p = split_resource_id("/tenants/t/providers/Microsoft.aadiam").unwrap();
         assert_eq!(p.subscription, None);
-        assert_eq!(p.provider.as_deref(), Some("microsoft.aadiam"));
-        assert_eq!(p.type_, None);
+        assert_eq!(p.provider(), Some("microsoft.aadiam"));
+        assert_eq!(p.type_(), None);
 
         let p = split_resource_id("/subscriptions/s/resourcegroups/rg").unwrap();
         assert_eq!(p.group, Some("rg"));
@@ -244,8 +274,8 @@ mod tests {
             "/subscriptions/s/resourceGroups/rg/providers/A.B/type1/name1/type2/name2",
         )
         .unwrap();
-        assert_eq!(p.provider.as_deref(), Some("a.b"));
-        assert_eq!(p.type_.as_deref(), Some("a.b/type1/type2"));
+        assert_eq!(p.provider(), Some("a.b"));
+        assert_eq!(p.type_(), Some("a.b/type1/type2"));
         assert_eq!(p.name, Some("name2"));
         // A collection path (type without a name) keeps the parent's name.
         let p = split_resource_id(
@@ -253,7 +283,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.type_.as_deref(),
+            p.type_(),
             Some("microsoft.storage/storageaccounts/blobservices")
         );
         assert_eq!(p.name, Some("st1"));
@@ -265,11 +295,8 @@ mod tests {
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/providers",
         )
         .unwrap();
-        assert_eq!(p.provider.as_deref(), Some("microsoft.compute"));
-        assert_eq!(
-            p.type_.as_deref(),
-            Some("microsoft.compute/virtualmachines")
-        );
+        assert_eq!(p.provider(), Some("microsoft.compute"));
+        assert_eq!(p.type_(), Some("microsoft.compute/virtualmachines"));
         assert_eq!(p.name, Some("providers"));
         let p = split_resource_id(
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/subscriptions",
@@ -280,7 +307,7 @@ mod tests {
         // `providers` with nothing after it names no provider and no resource.
         let p = split_resource_id("/subscriptions/s/resourceGroups/rg/providers").unwrap();
         assert_eq!(p.group, Some("rg"));
-        assert_eq!((p.provider, p.type_, p.name), (None, None, None));
+        assert_eq!((p.provider(), p.type_(), p.name), (None, None, None));
     }
 
     #[test]
@@ -297,7 +324,7 @@ mod tests {
             p.name_text().as_deref(),
             Some("6d3b9f2a-1c4e-4b8a-9f0e-2a7c5d8e1b34")
         );
-        assert_eq!((p.group, p.provider, p.type_), (None, None, None));
+        assert_eq!((p.group, p.provider(), p.type_()), (None, None, None));
         let p = split_resource_id("/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG-A").unwrap();
         assert_eq!(p.name_text().as_deref(), Some("RG-A"));
         let p = split_resource_id("/subscriptions/S1/providers/Microsoft.Security/pricings/S1")
