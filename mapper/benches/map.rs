@@ -178,8 +178,10 @@ fn main() {
     eprintln!("{n} records, {bytes} bytes, {mapped} map without error");
 
     // For instruction counters (`valgrind --tool=callgrind --toggle-collect='*map_all*'`):
-    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` / `tree:N` runs exactly N passes of one loop and
-    // exits.
+    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` / `tree:N` runs N passes of one loop and exits.
+    // `map_all` has run once already (the check above), so under `'*map_all*'` callgrind counts
+    // N + 1 map passes, the first one cold: take `map:N` minus `map:0` for N steady passes
+    // (`mapper/benches/callgrind-ratio.sh` does).
     if let Ok(spec) = std::env::var("AZLOG_BENCH_PASSES") {
         let (what, count) = spec.split_once(':').unwrap_or((spec.as_str(), "1"));
         let count: usize = count.parse().unwrap_or(1);
