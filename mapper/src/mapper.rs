@@ -14,6 +14,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::path::Path;
 
 use abi_stable::std_types::{RString, RVec};
+use azlog_plugin_api::byte_search::find_byte;
 use azlog_plugin_api::record::{common_prefix_len, is_dotted_prefix, merge_equal_keys};
 use azlog_plugin_api::{Field, Position, Record, Text, Value};
 
@@ -780,7 +781,7 @@ fn flatten(
 fn push_key_segment(key: &mut String, seg: &str) {
     if seg.is_empty() {
         key.push('_');
-    } else if seg.bytes().any(|b| b == b'.') {
+    } else if find_byte(seg.as_bytes(), 0, b'.').is_some() {
         key.extend(seg.chars().map(|c| if c == '.' { '_' } else { c }));
     } else {
         key.push_str(seg);

@@ -316,21 +316,9 @@ impl<'a> NestWriter<'a, '_, '_> {
     }
 }
 
-/// The index of the first `.` in `s` at or after `from` (eight bytes per step).
+/// The index of the first `.` in `s` at or after `from`.
 fn find_dot(s: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ (LO * u64::from(b'.'));
-        // The high bit of a byte is set where it was a dot (exact for the lowest one).
-        let hits = w.wrapping_sub(LO) & !w & HI;
-        if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    s.get(i..)?.iter().position(|&b| b == b'.').map(|p| i + p)
+    crate::byte_search::find_byte(s, from, b'.')
 }
 
 /// Appends a JSON value.

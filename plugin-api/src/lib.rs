@@ -72,6 +72,7 @@
 //! (checking them against [`module::v2_0::SinkPlugin`], since abi_stable refuses a root
 //! module with fewer fields than the host's type) and treats them as having no `check`; a
 //! 2.0 host loads 2.1 plugins and ignores `check`.
+pub mod byte_search;
 pub mod ecs;
 mod ecs_skeleton;
 mod ecs_transitions;

@@ -4,6 +4,7 @@
 //! type, which are lower-cased (`microsoft.keyvault`, `microsoft.keyvault/vaults`).
 //! For nested or extension resources the last `providers` segment wins (the most specific
 //! resource) and the name is the last name segment.
+use azlog_plugin_api::byte_search::find_byte;
 
 /// The parts of a resource id; each may be missing.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -140,27 +141,6 @@ pub fn split_resource_id(id: &str) -> Option<ResourceParts<'_>> {
     Some(parts)
 }
 
-/// The first `/` in `s`, eight bytes per step (segments are short: `memchr`'s set-up
-/// costs more than it saves).
-fn slash_in(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ (LO * u64::from(b'/'));
-        // The lowest set high bit marks the first zero byte of `x` (bits above it may be
-        // spurious, so only that one is used).
-        let hits = x.wrapping_sub(LO) & !x & HI;
-        if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    s.get(i..)?.iter().position(|&c| c == b'/').map(|o| i + o)
-}
-
 /// Appends `s` ASCII-lower-cased.
 fn push_lower(out: &mut String, s: &str) {
     let from = out.len();
@@ -190,7 +170,7 @@ impl<'a> Iterator for Segments<'a> {
         let b = self.s.as_bytes();
         while self.pos < b.len() {
             let start = self.pos;
-            let end = slash_in(b.get(start..)?).map_or(b.len(), |o| start + o);
+            let end = find_byte(b, start, b'/').unwrap_or(b.len());
             self.pos = end + 1;
             if end > start {
                 return self.s.get(start..end);
@@ -221,28 +201,6 @@ mod tests {
             let got: Vec<&str> = Segments::new(t).collect();
             assert_eq!(got, want, "{t:?}");
         }
-    }
-
-    #[test]
-    fn slash_search_finds_the_first_slash() {
-        for len in 0..40usize {
-            for at in 0..=len {
-                let mut s = vec![b'a'; len];
-                if at < len {
-                    s[at] = b'/';
-                    // A later slash and bytes that differ from `/` by one bit do not matter.
-                    if at + 3 < len {
-                        s[at + 3] = b'/';
-                    }
-                    if at > 0 {
-                        s[at - 1] = b'/' ^ 1;
-                    }
-                }
-                let want = s.iter().position(|&c| c == b'/');
-                assert_eq!(slash_in(&s), want, "len {len} at {at}");
-            }
-        }
-        assert_eq!(slash_in("\u{e9}x/".as_bytes()), Some(3));
     }
 
     #[test]
