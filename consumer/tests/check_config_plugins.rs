@@ -58,7 +58,16 @@ fn stage(dir: &Path, crates: &[&str]) -> PathBuf {
 }
 
 fn check_config(config: &Path) -> (Option<i32>, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_azlog-hub"))
+    check_config_in(config, None)
+}
+
+/// [`check_config`] run from `cwd` (else the test's own working directory).
+fn check_config_in(config: &Path, cwd: Option<&Path>) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_azlog-hub"));
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let out: Output = cmd
         .arg("check-config")
         .arg("--config")
         .arg(config)
@@ -149,6 +158,41 @@ brokers = ["kafka.example:9092"]
         !dir.path().join("not-yet").exists(),
         "checking the file sink must not create its folder"
     );
+}
+
+#[test]
+fn a_relative_sink_path_found_only_beside_the_configuration_gets_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = stage(dir.path(), &["azlog-sink-cef"]);
+    let ca = dir.path().join("siem-ca.pem");
+    std::fs::write(&ca, "not a certificate\n").expect("ca file");
+    let sinks = r#"
+[[sink]]
+name = "siem-relative-ca"
+plugin = "cef"
+host = "siem.example"
+protocol = "tls"
+[sink.tls]
+ca_file = "siem-ca.pem"
+"#;
+    let config = write_config(dir.path(), &plugins, sinks, "");
+    // Run from elsewhere (as a service usually is): the plugin does not find the file, and the
+    // problem says where it is and what to write instead.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let (code, out) = check_config_in(&config, Some(elsewhere.path()));
+    assert_eq!(code, Some(1), "{out}");
+    let line = problem(&out, "siem-relative-ca");
+    assert!(line.contains("use absolute paths"), "{line}");
+    assert!(
+        line.contains(&format!("`tls.ca_file` = {}", ca.display())),
+        "{line}"
+    );
+    // Run from the configuration's folder, the plugin reads the file (and refuses it as no
+    // certificate): the path was not the problem, so there is no hint.
+    let (code, out) = check_config_in(&config, Some(dir.path()));
+    assert_eq!(code, Some(1), "{out}");
+    let line = problem(&out, "siem-relative-ca");
+    assert!(!line.contains("use absolute paths"), "{line}");
 }
 
 #[test]

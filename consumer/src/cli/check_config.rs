@@ -17,6 +17,7 @@ use clap::Args;
 
 use crate::config::{CheckpointStoreConfig, HubConfig, SourceConfig};
 use crate::sink_host::loader::SettingsCheck;
+use crate::sink_host::path_hint::relative_path_hint;
 use crate::sink_host::{PluginRegistry, SinkConfig};
 
 /// Arguments of `azlog-hub check-config`.
@@ -92,12 +93,21 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                             ),
                         );
                     }
-                    Err(e) => problems.push(format!(
-                        "[[sink]] name = {:?} (plugin `{}`): {}; fix this sink's own keys",
-                        s.name,
-                        s.plugin,
-                        redact(s, &e.message)
-                    )),
+                    Err(e) => {
+                        let mut problem = format!(
+                            "[[sink]] name = {:?} (plugin `{}`): {}; fix this sink's own keys",
+                            s.name,
+                            s.plugin,
+                            redact(s, &e.message)
+                        );
+                        let cwd = std::env::current_dir().unwrap_or_default();
+                        if let Some(hint) = relative_path_hint(s, &c.folder(), &cwd) {
+                            problem.push_str(" (");
+                            problem.push_str(&hint);
+                            problem.push(')');
+                        }
+                        problems.push(problem);
+                    }
                 }
             }
         }

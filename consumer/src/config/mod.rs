@@ -179,7 +179,22 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// The absolute folder of a configuration file: what the host's relative paths are relative to.
+fn folder_of(file: &Path) -> PathBuf {
+    let base = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::path::absolute(&base).unwrap_or(base)
+}
+
 impl HubConfig {
+    /// The configuration file's folder (absolute): the host's relative paths are relative to it.
+    pub fn folder(&self) -> PathBuf {
+        folder_of(&self.file)
+    }
+
     /// The Event Hubs source; an error naming `what` when the configuration has another source.
     pub fn eventhubs_for(&self, what: &str) -> anyhow::Result<&EventHubsConfig> {
         match &self.source {
@@ -248,12 +263,7 @@ impl HubConfig {
         let mut raw: raw::RawConfig =
             toml::from_str(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
         let env_overrides = env::apply(&mut raw, env);
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let base = std::path::absolute(&base).unwrap_or(base);
+        let base = folder_of(path);
         let mut problems = Vec::new();
 
         let state_dir = absolute(

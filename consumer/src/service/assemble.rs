@@ -12,6 +12,7 @@ use crate::checkpoint::{
     BlobCheckpointStore, CheckpointKey, CheckpointStore, FileCheckpointStore, OwnershipStore,
 };
 use crate::config::{CheckpointConfig, CheckpointStoreConfig, EventHubsConfig};
+use crate::sink_host::path_hint::relative_path_hint;
 use crate::sink_host::{HostError, PluginRegistry, SinkConfig, SinkHost};
 use crate::source::eventhubs::EventHubsSource;
 
@@ -68,9 +69,12 @@ pub fn plugins(dir: &Path) -> Result<PluginRegistry> {
 
 /// Opens every sink, retrying retryable open errors with backoff until `stop`. Permanent
 /// errors (bad settings, unknown plugin) fail at once.
+/// `config_folder` is the configuration file's folder: a permanent error of a sink whose
+/// relative path is only found there says so ([`relative_path_hint`]).
 pub async fn open_sinks(
     configs: &[SinkConfig],
     registry: &PluginRegistry,
+    config_folder: &Path,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<Vec<SinkHost>>> {
     let mut hosts = Vec::with_capacity(configs.len());
@@ -89,7 +93,13 @@ pub async fn open_sinks(
                         _ = tokio::time::sleep(wait) => {}
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    return Err(match relative_path_hint(cfg, config_folder, &cwd) {
+                        Some(hint) => anyhow::anyhow!("{e} ({hint})"),
+                        None => e.into(),
+                    });
+                }
             }
         };
         hosts.push(host);

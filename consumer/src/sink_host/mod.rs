@@ -8,6 +8,8 @@
 //! * [`host`] — batching, delivery, retries with backoff and jitter, restart after a plugin
 //!   panic, and the per-batch [`BatchOutcome`] the caller acks and dead-letters from.
 //! * [`backoff`] — exponential backoff with jitter.
+//! * [`path_hint`] — what to say when a sink's relative path is only found beside the
+//!   configuration file (plugins read it from the working directory).
 //!
 //! # Threading model
 //!
@@ -23,6 +25,7 @@ pub mod config;
 pub mod filter;
 pub mod host;
 pub mod loader;
+pub mod path_hint;
 
 pub use config::{BatchConfig, FilterConfig, RetryConfig, SinkConfig, SinksFile};
 pub use filter::RecordFilter;

@@ -1,0 +1,96 @@
+//! A hint for a sink that failed to open or to check its keys: plugins resolve relative paths
+//! in their own keys (`field_map`, `tls.ca_file`, `token_file`, the file sink's `path`)
+//! against the process's working directory, while the host resolves its keys against the
+//! configuration file's folder. When a sink's relative path names nothing from the working
+//! directory but something from the configuration's folder, that is almost surely why, and
+//! the hint says so, with the absolute path to use.
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::config::{is_secret_setting, SinkConfig};
+
+/// The hint for `sink`, or `None` when none of its relative paths is in that situation.
+/// `config_dir` is the configuration file's folder, `cwd` the process's working directory.
+pub fn relative_path_hint(sink: &SinkConfig, config_dir: &Path, cwd: &Path) -> Option<String> {
+    let mut found = Vec::new();
+    for (key, value) in &sink.settings {
+        collect(key, value, config_dir, cwd, &mut found);
+    }
+    if found.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "relative paths in a sink's own keys are read from the working directory {}, not from \
+         the configuration's folder; use absolute paths: {}",
+        cwd.display(),
+        found.join(", ")
+    ))
+}
+
+fn collect(key: &str, value: &Json, config_dir: &Path, cwd: &Path, found: &mut Vec<String>) {
+    match value {
+        Json::Object(table) => {
+            for (k, v) in table {
+                collect(&format!("{key}.{k}"), v, config_dir, cwd, found);
+            }
+        }
+        Json::String(text) => {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            let path = Path::new(text);
+            if text.is_empty() || !path.is_relative() || is_secret_setting(leaf) {
+                return;
+            }
+            let beside_config = config_dir.join(path);
+            if !cwd.join(path).exists() && beside_config.exists() {
+                found.push(format!("`{key}` = {}", beside_config.display()));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(settings: serde_json::Value) -> SinkConfig {
+        let mut table = serde_json::json!({"name": "siem", "plugin": "cef"});
+        if let (Some(t), Json::Object(s)) = (table.as_object_mut(), settings) {
+            t.extend(s);
+        }
+        serde_json::from_value(table).expect("sink table")
+    }
+
+    #[test]
+    fn names_relative_paths_found_only_beside_the_configuration() {
+        let config_dir = tempfile::tempdir().expect("dir");
+        let cwd = tempfile::tempdir().expect("dir");
+        std::fs::write(config_dir.path().join("ca.pem"), "x").expect("write");
+        std::fs::write(config_dir.path().join("map.toml"), "x").expect("write");
+        std::fs::write(cwd.path().join("map.toml"), "x").expect("write");
+        std::fs::write(config_dir.path().join("hunter2"), "x").expect("write");
+        let s = sink(serde_json::json!({
+            "host": "siem.example",
+            "tls": {"ca_file": "ca.pem", "server_name": "siem.example"},
+            "field_map": "map.toml",
+            "token": "hunter2",
+            "absolute": config_dir.path().join("ca.pem"),
+        }));
+        let hint = relative_path_hint(&s, config_dir.path(), cwd.path()).expect("a hint");
+        // Only `tls.ca_file`: `field_map` is found from the working directory too, the token is
+        // a secret (its value is never shown), the absolute path is not relative.
+        let want = format!(
+            "`tls.ca_file` = {}",
+            config_dir.path().join("ca.pem").display()
+        );
+        assert!(hint.ends_with(&want), "{hint}");
+        assert!(hint.contains(&cwd.path().display().to_string()), "{hint}");
+        assert!(
+            !hint.contains("hunter2") && !hint.contains("field_map"),
+            "{hint}"
+        );
+        // Nothing beside the configuration: no hint.
+        assert_eq!(relative_path_hint(&s, cwd.path(), config_dir.path()), None);
+    }
+}
