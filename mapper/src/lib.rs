@@ -13,6 +13,7 @@
 //! - [`deadletter`]: the dead-letter store (NDJSON, reason + position + raw bytes).
 pub use azlog_plugin_api::{Field, Position, Record, Value};
 
+mod body_split;
 pub mod convert;
 pub mod deadletter;
 pub mod envelope;
