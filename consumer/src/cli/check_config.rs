@@ -100,8 +100,7 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                             s.plugin,
                             redact(s, &e.message)
                         );
-                        let cwd = std::env::current_dir().unwrap_or_default();
-                        if let Some(hint) = relative_path_hint(s, &c.folder(), &cwd) {
+                        if let Some(hint) = relative_path_hint(s, &c.folder()) {
                             problem.push_str(" (");
                             problem.push_str(&hint);
                             problem.push(')');

@@ -94,8 +94,7 @@ pub async fn open_sinks(
                     }
                 }
                 Err(e) => {
-                    let cwd = std::env::current_dir().unwrap_or_default();
-                    return Err(match relative_path_hint(cfg, config_folder, &cwd) {
+                    return Err(match relative_path_hint(cfg, config_folder) {
                         Some(hint) => anyhow::anyhow!("{e} ({hint})"),
                         None => e.into(),
                     });

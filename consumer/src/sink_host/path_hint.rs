@@ -11,8 +11,14 @@ use serde_json::Value as Json;
 use super::config::{is_secret_setting, SinkConfig};
 
 /// The hint for `sink`, or `None` when none of its relative paths is in that situation.
-/// `config_dir` is the configuration file's folder, `cwd` the process's working directory.
-pub fn relative_path_hint(sink: &SinkConfig, config_dir: &Path, cwd: &Path) -> Option<String> {
+/// `config_dir` is the configuration file's folder.
+pub fn relative_path_hint(sink: &SinkConfig, config_dir: &Path) -> Option<String> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    hint_from(sink, config_dir, &cwd)
+}
+
+/// [`relative_path_hint`] with the working directory given.
+fn hint_from(sink: &SinkConfig, config_dir: &Path, cwd: &Path) -> Option<String> {
     let mut found = Vec::new();
     for (key, value) in &sink.settings {
         collect(key, value, config_dir, cwd, &mut found);
@@ -77,7 +83,7 @@ mod tests {
             "token": "hunter2",
             "absolute": config_dir.path().join("ca.pem"),
         }));
-        let hint = relative_path_hint(&s, config_dir.path(), cwd.path()).expect("a hint");
+        let hint = hint_from(&s, config_dir.path(), cwd.path()).expect("a hint");
         // Only `tls.ca_file`: `field_map` is found from the working directory too, the token is
         // a secret (its value is never shown), the absolute path is not relative.
         let want = format!(
@@ -91,6 +97,6 @@ mod tests {
             "{hint}"
         );
         // Nothing beside the configuration: no hint.
-        assert_eq!(relative_path_hint(&s, cwd.path(), config_dir.path()), None);
+        assert_eq!(hint_from(&s, cwd.path(), config_dir.path()), None);
     }
 }
