@@ -1,7 +1,9 @@
 //! `azlog-hub check-config` checks each `[[sink]]`'s own keys with its real plugin (plugin ABI
 //! 2.1 `check`), without connecting: typos, bad types, missing files and unset variables fail
-//! with the sink and the key named, secrets never printed; a plugin built against ABI 2.0 still
-//! loads and runs, and is reported as unable to check its keys (not a failure).
+//! with the sink and the key named, secrets never printed; relative paths at a plugin's path
+//! keys are read from the configuration's folder; a plugin built against ABI 2.0 still loads
+//! and runs, and is reported as unable to check its keys (not a failure), and one built
+//! against ABI 2.1 gets its settings as written.
 mod pipeline_support;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +27,12 @@ const PLUGINS: [&str; 6] = [
 /// The stand-in for a plugin built against ABI 2.0 (root module without `check`).
 const OLD_PLUGIN: &str = "azlog-test-abi-2-0";
 
-/// The built plugin dir, with the ABI 2.0 stand-in built too (it is not in the shared list of
-/// `pipeline_support`; with `AZLOG_PLUGIN_DIR` set, the workspace build made it).
+/// The stand-in for a plugin built against ABI 2.1 (`check`, no `path_keys`).
+const PLUGIN_2_1: &str = "azlog-test-abi-2-1";
+
+/// The built plugin dir, with the ABI 2.0 and 2.1 stand-ins built too (they are not in the
+/// shared list of `pipeline_support`; with `AZLOG_PLUGIN_DIR` set, the workspace build made
+/// them).
 fn plugins_built() -> &'static Path {
     static DONE: OnceLock<()> = OnceLock::new();
     let dir = built_dir();
@@ -35,7 +41,7 @@ fn plugins_built() -> &'static Path {
             return;
         }
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", OLD_PLUGIN]);
+        cmd.args(["build", "--quiet", "-p", OLD_PLUGIN, "-p", PLUGIN_2_1]);
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
@@ -161,11 +167,13 @@ brokers = ["kafka.example:9092"]
 }
 
 #[test]
-fn a_relative_sink_path_found_only_beside_the_configuration_gets_a_hint() {
+fn relative_sink_paths_are_read_from_the_configuration_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plugins = stage(dir.path(), &["azlog-sink-cef"]);
+    let plugins = stage(dir.path(), &["azlog-sink-cef", "azlog-sink-file"]);
     let ca = dir.path().join("siem-ca.pem");
     std::fs::write(&ca, "not a certificate\n").expect("ca file");
+    std::fs::create_dir(dir.path().join("logs")).expect("logs dir");
+    std::fs::write(dir.path().join("blocker"), "a file, not a folder\n").expect("file");
     let sinks = r#"
 [[sink]]
 name = "siem-relative-ca"
@@ -174,25 +182,84 @@ host = "siem.example"
 protocol = "tls"
 [sink.tls]
 ca_file = "siem-ca.pem"
+
+[[sink]]
+name = "archive"
+plugin = "file"
+path = "logs/azure.ndjson"
+
+[[sink]]
+name = "archive-under-a-file"
+plugin = "file"
+path = "blocker/azure.ndjson"
 "#;
     let config = write_config(dir.path(), &plugins, sinks, "");
-    // Run from elsewhere (as a service usually is): the plugin does not find the file, and the
-    // problem says where it is and what to write instead.
+    // Run from elsewhere (as a service usually is) and from the configuration's folder: the
+    // plugins see the same absolute paths, beside the configuration, either way.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    for cwd in [elsewhere.path(), dir.path()] {
+        let (code, out) = check_config_in(&config, Some(cwd));
+        assert_eq!(code, Some(1), "{out}");
+        // The cef plugin read the file beside the configuration (and refused it as no
+        // certificate), naming the absolute path; no hint, the path was not the problem.
+        let line = problem(&out, "siem-relative-ca");
+        assert!(line.contains(&ca.display().to_string()), "{line}");
+        assert!(line.contains("certificate"), "{line}");
+        assert!(!line.contains("use absolute paths"), "{line}");
+        assert!(!out.contains("name = \"archive\""), "{out}");
+        // `blocker` is a file beside the configuration (and nothing in `elsewhere`): the file
+        // sink cannot make a folder of it, and says so with the absolute path.
+        let line = problem(&out, "archive-under-a-file");
+        let blocker = dir.path().join("blocker");
+        assert!(line.contains(&blocker.display().to_string()), "{line}");
+    }
+    // The `archive` sink alone: its folder exists beside the configuration only, and it checks
+    // from elsewhere.
+    let sinks = "[[sink]]\nname = \"archive\"\nplugin = \"file\"\npath = \"logs/azure.ndjson\"\n";
+    let config = write_config(dir.path(), &plugins, sinks, "");
+    let (code, out) = check_config_in(&config, Some(elsewhere.path()));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("sink        archive (plugin file)\n    its keys  checked by plugin file"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_plugin_built_for_abi_2_1_reads_relative_paths_as_written_and_gets_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = stage(dir.path(), &[PLUGIN_2_1]);
+    let beside = dir.path().join("lookup.csv");
+    std::fs::write(&beside, "a,b\n").expect("file");
+
+    // In process: the 2.1 plugin loads, has `check`, declares no path keys.
+    let reg = PluginRegistry::load_dir(&plugins).expect("a 2.1 plugin must load");
+    let old = reg.get("sink-2-1").expect("sink-2-1");
+    assert_eq!(old.abi_version, "2.1.0");
+    assert!(old.path_keys.is_empty());
+    assert_eq!(
+        old.check("{}").expect("valid"),
+        SettingsCheck::Checked { notes: vec![] }
+    );
+    let json = format!(r#"{{"file": {:?}}}"#, beside.display().to_string());
+    assert!(old.open(&json).is_ok());
+
+    // check-config from elsewhere: the relative `file` reaches the plugin as written, the plugin
+    // does not find it in the working directory, and the problem says what to write instead.
+    let sinks = "[[sink]]\nname = \"legacy\"\nplugin = \"sink-2-1\"\nfile = \"lookup.csv\"\n";
+    let config = write_config(dir.path(), &plugins, sinks, "");
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let (code, out) = check_config_in(&config, Some(elsewhere.path()));
     assert_eq!(code, Some(1), "{out}");
-    let line = problem(&out, "siem-relative-ca");
+    let line = problem(&out, "legacy");
     assert!(line.contains("use absolute paths"), "{line}");
     assert!(
-        line.contains(&format!("`tls.ca_file` = {}", ca.display())),
+        line.contains(&format!("`file` = {}", beside.display())),
         "{line}"
     );
-    // Run from the configuration's folder, the plugin reads the file (and refuses it as no
-    // certificate): the path was not the problem, so there is no hint.
+    // From the configuration's folder the plugin finds it.
     let (code, out) = check_config_in(&config, Some(dir.path()));
-    assert_eq!(code, Some(1), "{out}");
-    let line = problem(&out, "siem-relative-ca");
-    assert!(!line.contains("use absolute paths"), "{line}");
+    assert_eq!(code, Some(0), "{out}");
 }
 
 #[test]

@@ -287,6 +287,31 @@ fn file_plugin_writes_ndjson_through_the_host() {
     );
 }
 
+#[test]
+fn a_relative_file_path_is_opened_beside_the_configuration() {
+    let config_dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(config_dir.path().join("out")).expect("mkdir");
+    let mut cfg =
+        sink_config("[[sink]]\nname='f'\nplugin='file'\npath='out/azure.ndjson'\nformat='raw'\n");
+    assert_eq!(registry().get("file").expect("file").path_keys, ["path"]);
+    // What a configuration file's table carries (`HubConfig` sets it for every sink).
+    cfg.config_dir = Some(config_dir.path().to_path_buf());
+    let mut host = SinkHost::new(&cfg, registry()).expect("open");
+    let o = host.deliver((0..2).map(rec).collect());
+    assert_eq!(o.accepted_indices(), [0, 1]);
+    let (_, flushed) = host.flush();
+    assert!(flushed.is_ok());
+    let written = config_dir.path().join("out/azure.ndjson");
+    assert_eq!(
+        std::fs::read_to_string(&written).expect("read"),
+        "{\"n\":0}\n{\"n\":1}\n"
+    );
+    assert!(
+        !std::path::Path::new("out/azure.ndjson").exists(),
+        "nothing written relative to the working directory"
+    );
+}
+
 const TOKEN: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
 
 fn hec_host(rx: &HecReceiver, extra: &str) -> SinkHost {

@@ -213,6 +213,18 @@ pub fn check_undeclared(
 /// The root module's `open` runs `my_open(my_settings(json)?)`, its `check` runs
 /// `my_settings(json)` and drops the result.
 ///
+/// Settings that hold file paths are listed in a last argument, `paths`, in every form:
+///
+/// ```ignore
+///     open: my_open,
+///     paths: ["path", "tls.ca_file", "token_file"],   // dotted keys of `[[sink]]` settings
+/// ```
+///
+/// The host then makes a relative path at one of those keys absolute, against the folder of
+/// the configuration file, before `settings`, `open` or `check` see it (ABI 2.2
+/// [`SinkPlugin::path_keys`](crate::SinkPlugin::path_keys)). Without `paths`, relative paths
+/// reach the plugin as written and are read from the process's working directory.
+///
 /// Two other forms exist:
 ///
 /// * `open: my_open, check: my_check` with `my_open: fn(serde_json::Value) -> Result<impl
@@ -227,25 +239,32 @@ pub fn check_undeclared(
 /// `catch_unwind`.
 #[macro_export]
 macro_rules! export_sink_plugin {
-    (name: $name:expr, version: $version:expr, settings: $settings:path, open: $open:path $(,)?) => {
+    (name: $name:expr, version: $version:expr, settings: $settings:path, open: $open:path
+     $(, paths: [$($key:expr),* $(,)?])? $(,)?) => {
         $crate::export_sink_plugin!(@export $name, $version,
             open: |config| $open($settings(config)?),
             check: |json| $crate::export::check_guarded($name, json, |config| {
                 $settings(config).map(::std::mem::drop)
-            }));
+            }),
+            paths: [$($($key),*)?]);
     };
-    (name: $name:expr, version: $version:expr, open: $open:path, check: $check:path $(,)?) => {
+    (name: $name:expr, version: $version:expr, open: $open:path, check: $check:path
+     $(, paths: [$($key:expr),* $(,)?])? $(,)?) => {
         $crate::export_sink_plugin!(@export $name, $version,
             open: $open,
-            check: |json| $crate::export::check_guarded($name, json, $check));
+            check: |json| $crate::export::check_guarded($name, json, $check),
+            paths: [$($($key),*)?]);
     };
-    (name: $name:expr, version: $version:expr, open: $open:path $(,)?) => {
+    (name: $name:expr, version: $version:expr, open: $open:path
+     $(, paths: [$($key:expr),* $(,)?])? $(,)?) => {
         $crate::export_sink_plugin!(@export $name, $version,
             open: $open,
-            check: |json| $crate::export::check_undeclared($name, json));
+            check: |json| $crate::export::check_undeclared($name, json),
+            paths: [$($($key),*)?]);
     };
-    (@export $name:expr, $version:expr, open: $open:expr, check: $check:expr) => {
-        $crate::export_sink_plugin!(@root $name, $version);
+    (@export $name:expr, $version:expr, open: $open:expr, check: $check:expr,
+     paths: [$($key:expr),*]) => {
+        $crate::export_sink_plugin!(@root $name, $version, [$($key),*]);
 
         extern "C" fn __azlog_sink_plugin_open(
             config_json: $crate::__private::abi_stable::std_types::RStr<'_>,
@@ -267,7 +286,7 @@ macro_rules! export_sink_plugin {
             ($check)(config_json)
         }
     };
-    (@root $name:expr, $version:expr) => {
+    (@root $name:expr, $version:expr, [$($key:expr),*]) => {
         #[::abi_stable::export_root_module]
         pub fn azlog_sink_plugin_root_module() -> $crate::SinkPluginRef {
             use $crate::__private::abi_stable::prefix_type::PrefixTypeTrait;
@@ -279,6 +298,12 @@ macro_rules! export_sink_plugin {
                 version: $crate::__private::abi_stable::std_types::RStr::from_str($version),
                 open: __azlog_sink_plugin_open,
                 check: __azlog_sink_plugin_check,
+                path_keys: {
+                    const KEYS: &[$crate::__private::abi_stable::std_types::RStr<'static>] = &[
+                        $($crate::__private::abi_stable::std_types::RStr::from_str($key)),*
+                    ];
+                    $crate::__private::abi_stable::std_types::RSlice::from_slice(KEYS)
+                },
             }
             .leak_into_prefix()
         }

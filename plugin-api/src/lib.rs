@@ -68,10 +68,18 @@
 //! # ABI versions
 //!
 //! A host loads plugins of its own ABI major version. Minor versions add fields at the end
-//! of [`SinkPlugin`] (after `open`, its last prefix field): a 2.1 host loads 2.0.x plugins
-//! (checking them against [`module::v2_0::SinkPlugin`], since abi_stable refuses a root
-//! module with fewer fields than the host's type) and treats them as having no `check`; a
-//! 2.0 host loads 2.1 plugins and ignores `check`.
+//! of [`SinkPlugin`] (after `open`, its last prefix field): a 2.2 host loads 2.0.x and 2.1.x
+//! plugins (checking them against [`module::v2_0::SinkPlugin`] or [`module::v2_1::SinkPlugin`],
+//! since abi_stable refuses a root module with fewer fields than the host's type) and treats
+//! them as having no `check` (2.0) and no `path_keys` (2.0, 2.1); an older 2.x host loads
+//! newer plugins and ignores the fields it does not know.
+//!
+//! # Paths in settings (ABI 2.2)
+//!
+//! List the settings that hold file paths with `paths: ["path", "tls.ca_file"]` in
+//! [`export_sink_plugin!`]: the host makes a relative path at those keys absolute against the
+//! configuration file's folder before your `settings`, `open` or `check` see it, so the
+//! operator's relative paths mean the same in every key of the configuration file.
 pub mod byte_search;
 pub mod ecs;
 mod ecs_skeleton;

@@ -1,12 +1,13 @@
 //! The root module every sink plugin exports (one per `.so`/`.dll`).
 use abi_stable::library::RootModule;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, StableAbi};
 
 use crate::sink::{SinkBox, SinkError};
 
 pub mod v2_0;
+pub mod v2_1;
 
 /// Version of the host↔plugin ABI (semver). The host refuses a plugin whose ABI major
 /// version differs, or (while the major is 0) whose minor differs. Bump the major on any
@@ -20,7 +21,12 @@ pub mod v2_0;
 /// 2.1.0: [`SinkPlugin::check`] validates a sink's settings without connecting (used by
 /// `azlog-hub check-config`). Additive: 2.0.x plugins still load (the host checks them
 /// against [`v2_0::SinkPlugin`], see there why); they have no `check`.
-pub const ABI_VERSION: &str = "2.1.0";
+///
+/// 2.2.0: [`SinkPlugin::path_keys`] names the settings that hold file paths; the host makes
+/// the relative ones absolute against the configuration file's folder before `open` and
+/// `check` see them, as it does for its own paths. Additive: 2.1.x plugins load (checked
+/// against [`v2_1::SinkPlugin`]) and keep reading relative paths from the working directory.
+pub const ABI_VERSION: &str = "2.2.0";
 
 /// The root module of a sink plugin. Plugins build it with
 /// [`crate::export_sink_plugin!`]; the host reads it once at load time.
@@ -51,6 +57,12 @@ pub struct SinkPlugin {
     /// key was checked); `Err` says what to fix and never holds a secret value. Never
     /// unwinds: a panic becomes an [`crate::ErrorKind::Panicked`] error.
     pub check: extern "C" fn(config_json: RStr<'_>) -> RResult<RVec<RString>, SinkError>,
+    /// ABI 2.2.0. The settings that hold file paths, as dotted keys (`path`, `tls.ca_file`,
+    /// `token_file`). Before it calls `open` or `check`, the host replaces a relative string
+    /// at one of these keys with that path joined to the configuration file's folder, the
+    /// folder its own relative paths (`plugin_dir`, `checkpoint_dir` ...) start from. Keys
+    /// not listed here reach the plugin as written.
+    pub path_keys: RSlice<'static, RStr<'static>>,
 }
 
 impl RootModule for SinkPluginRef {

@@ -25,6 +25,8 @@ export_sink_plugin!(name: "old-style", version: "1.0.0", open: open);
 fn check_notes_that_keys_are_checked_at_open() {
     let module = azlog_sink_plugin_root_module();
     let check = module.check().expect("the 2.1 module has `check`");
+    let keys = module.path_keys().expect("the 2.2 module has `path_keys`");
+    assert!(keys.is_empty(), "no `paths` argument, no path keys");
     let notes = match check(RStr::from_str(r#"{"port": "nope"}"#)) {
         RResult::ROk(notes) => notes,
         RResult::RErr(e) => panic!("check refused what it cannot parse: {e}"),

@@ -47,7 +47,13 @@ fn open(_s: Settings) -> Result<Null, SinkError> {
     Ok(Null)
 }
 
-export_sink_plugin!(name: "null", version: "9.9.9", settings: settings, open: open);
+export_sink_plugin!(
+    name: "null",
+    version: "9.9.9",
+    settings: settings,
+    open: open,
+    paths: ["path", "tls.ca_file"],
+);
 
 fn check(json: &str) -> Result<Vec<String>, SinkError> {
     let module = azlog_sink_plugin_root_module();
@@ -67,12 +73,19 @@ fn open_err(json: &str) -> Option<SinkError> {
 }
 
 #[test]
-fn module_declares_abi_2_1_and_both_entry_points() {
+fn module_declares_abi_2_2_both_entry_points_and_its_path_keys() {
     let module = azlog_sink_plugin_root_module();
-    assert_eq!(ABI_VERSION, "2.1.0");
-    assert_eq!(module.abi_version().as_str(), "2.1.0");
+    assert_eq!(ABI_VERSION, "2.2.0");
+    assert_eq!(module.abi_version().as_str(), "2.2.0");
     assert_eq!(module.name().as_str(), "null");
     assert!(module.check().is_some());
+    let keys: Vec<&str> = module
+        .path_keys()
+        .expect("the 2.2 module has `path_keys`")
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys, ["path", "tls.ca_file"]);
 }
 
 #[test]

@@ -73,7 +73,7 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                     plugin.abi_version,
                     plugin.path.display()
                 );
-                match plugin.check(&s.settings_json()) {
+                match plugin.check(&s.settings_json_for(&plugin.path_keys)) {
                     Ok(SettingsCheck::Checked { notes }) => {
                         let mut line = format!("checked by {about}");
                         for n in notes {
@@ -100,7 +100,7 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                             s.plugin,
                             redact(s, &e.message)
                         );
-                        if let Some(hint) = relative_path_hint(s, &c.folder()) {
+                        if let Some(hint) = relative_path_hint(s, &plugin.path_keys, &c.folder()) {
                             problem.push_str(" (");
                             problem.push_str(&hint);
                             problem.push(')');

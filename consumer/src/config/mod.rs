@@ -430,7 +430,16 @@ impl HubConfig {
                 pipeline,
                 envelope,
                 metrics,
-                sinks: raw.sink,
+                sinks: {
+                    let folder = folder_of(path);
+                    raw.sink
+                        .into_iter()
+                        .map(|mut s| {
+                            s.config_dir = Some(folder.clone());
+                            s
+                        })
+                        .collect()
+                },
                 env_overrides,
             }),
             _ => Err(fail(vec!["incomplete configuration".to_owned()])),
@@ -512,6 +521,11 @@ path = "/var/log/azure.ndjson"
         assert_eq!(c.eventhubs().unwrap().endpoint.consumer_group, "azlog");
         assert_eq!(c.checkpoint.cadence.every_events, 500);
         assert_eq!(c.sinks.len(), 1);
+        // The sinks' relative path keys start from the configuration's folder too.
+        assert_eq!(
+            c.sinks[0].config_dir.as_deref(),
+            Some(Path::new("/etc/azlog"))
+        );
         assert!(
             !format!("{c:?}").contains("TOPSECRET"),
             "Debug must redact secrets"

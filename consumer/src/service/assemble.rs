@@ -70,7 +70,8 @@ pub fn plugins(dir: &Path) -> Result<PluginRegistry> {
 /// Opens every sink, retrying retryable open errors with backoff until `stop`. Permanent
 /// errors (bad settings, unknown plugin) fail at once.
 /// `config_folder` is the configuration file's folder: a permanent error of a sink whose
-/// relative path is only found there says so ([`relative_path_hint`]).
+/// relative path (at a key its plugin does not declare as a path) is only found there says so
+/// ([`relative_path_hint`]).
 pub async fn open_sinks(
     configs: &[SinkConfig],
     registry: &PluginRegistry,
@@ -94,7 +95,11 @@ pub async fn open_sinks(
                     }
                 }
                 Err(e) => {
-                    return Err(match relative_path_hint(cfg, config_folder) {
+                    let resolved = registry
+                        .get(&cfg.plugin)
+                        .map(|p| p.path_keys.clone())
+                        .unwrap_or_default();
+                    return Err(match relative_path_hint(cfg, &resolved, config_folder) {
                         Some(hint) => anyhow::anyhow!("{e} ({hint})"),
                         None => e.into(),
                     });

@@ -19,7 +19,10 @@
 //! # every other key is the plugin's own setting and reaches it as JSON:
 //! url = "https://splunk.example:8088"
 //! token_env = "SPLUNK_HEC_TOKEN"
+//! ca_file = "splunk-ca.pem"       # a path key of the plugin: relative to this file's folder
 //! ```
+use std::path::{Path, PathBuf};
+
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
@@ -45,6 +48,11 @@ pub struct SinkConfig {
     /// Every other key: the plugin's own settings, passed to the plugin's `open` as JSON.
     #[serde(flatten)]
     pub settings: Map<String, Json>,
+    /// The folder of the configuration file the table was read from (absolute), when there is
+    /// one: relative paths at the plugin's path keys are made absolute against it
+    /// ([`SinkConfig::settings_json_for`]).
+    #[serde(skip)]
+    pub config_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SinkConfig {
@@ -214,10 +222,48 @@ impl SinkConfig {
         Ok(())
     }
 
-    /// The plugin settings as JSON text (what the plugin's `open` receives).
+    /// The plugin settings as JSON text, as written.
     pub fn settings_json(&self) -> String {
         Json::Object(self.settings.clone()).to_string()
     }
+
+    /// The plugin settings as JSON text, as the plugin's `open` and `check` receive them: a
+    /// relative path at one of `path_keys` (the plugin's declared path settings, dotted) is
+    /// joined to [`SinkConfig::config_dir`], the folder the host's own relative paths start
+    /// from. Without a configuration folder, or for keys not listed, values pass as written.
+    pub fn settings_json_for(&self, path_keys: &[String]) -> String {
+        let mut settings = self.settings.clone();
+        if let Some(dir) = &self.config_dir {
+            for key in path_keys {
+                if let Some(Json::String(text)) = lookup_mut(&mut settings, key) {
+                    if let Some(absolute) = anchored(dir, text) {
+                        *text = absolute;
+                    }
+                }
+            }
+        }
+        Json::Object(settings).to_string()
+    }
+}
+
+/// The value at dotted `key` (`tls.ca_file`) of `settings`.
+fn lookup_mut<'a>(settings: &'a mut Map<String, Json>, key: &str) -> Option<&'a mut Json> {
+    let mut parts = key.split('.');
+    let mut value = settings.get_mut(parts.next()?)?;
+    for part in parts {
+        value = value.as_object_mut()?.get_mut(part)?;
+    }
+    Some(value)
+}
+
+/// `text` joined to `dir` when it is a relative path, else `None`. An empty text stays as it
+/// is (the plugin reports it as empty, not as the folder).
+fn anchored(dir: &Path, text: &str) -> Option<String> {
+    let path = Path::new(text);
+    if text.is_empty() || !path.is_relative() {
+        return None;
+    }
+    Some(dir.join(path).to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -288,6 +334,58 @@ mod tests {
                 "max_event_bytes": 100000, "tls": {"ca_file": "/etc/ca.pem"}})
         );
         assert_eq!(f.sink[1].filter, FilterConfig::default());
+    }
+
+    #[test]
+    fn relative_paths_at_path_keys_start_from_the_configuration_folder() {
+        let mut f = SinksFile::parse(
+            r#"
+            [[sink]]
+            name = "siem"
+            plugin = "cef"
+            host = "relative/host"
+            field_map = "maps/cef.toml"
+            empty_file = ""
+            [sink.tls]
+            ca_file = "../pki/ca.pem"
+            client_cert = "/etc/azlog-hub/client.pem"
+            client_key = 5
+            "#,
+        )
+        .expect("parse");
+        let keys: Vec<String> = [
+            "field_map",
+            "tls.ca_file",
+            "tls.client_cert",
+            "tls.client_key",
+            "empty_file",
+            "tls.missing",
+            "missing.deeper",
+            "host.deeper",
+        ]
+        .map(String::from)
+        .to_vec();
+        let s = &mut f.sink[0];
+        let as_written = serde_json::json!({"host": "relative/host",
+            "field_map": "maps/cef.toml", "empty_file": "",
+            "tls": {"ca_file": "../pki/ca.pem", "client_cert": "/etc/azlog-hub/client.pem",
+                    "client_key": 5}});
+        let parse = |text: String| -> Json { serde_json::from_str(&text).expect("json") };
+        // No configuration folder (a table built in code): everything as written.
+        assert_eq!(parse(s.settings_json_for(&keys)), as_written);
+        s.config_dir = Some(PathBuf::from("/etc/azlog-hub"));
+        // Listed relative strings are joined to the folder; absolute ones, non-strings, empty
+        // strings, unlisted keys (`host`) and missing keys are left alone.
+        assert_eq!(
+            parse(s.settings_json_for(&keys)),
+            serde_json::json!({"host": "relative/host",
+                "field_map": "/etc/azlog-hub/maps/cef.toml", "empty_file": "",
+                "tls": {"ca_file": "/etc/azlog-hub/../pki/ca.pem",
+                        "client_cert": "/etc/azlog-hub/client.pem", "client_key": 5}})
+        );
+        // A plugin that declares no path keys gets its settings as written.
+        assert_eq!(parse(s.settings_json_for(&[])), as_written);
+        assert_eq!(parse(s.settings_json()), as_written);
     }
 
     #[test]

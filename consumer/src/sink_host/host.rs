@@ -203,7 +203,7 @@ impl SinkHost {
         plugin: Arc<LoadedPlugin>,
     ) -> Result<SinkHost, HostError> {
         config.validate()?;
-        let settings_json = config.settings_json();
+        let settings_json = config.settings_json_for(&plugin.path_keys);
         let sink = plugin
             .open(&settings_json)
             .map_err(|error| HostError::Open {

@@ -11,12 +11,15 @@
 //! * two plugins declare the same name.
 //!
 //! A plugin built against an earlier minor of the same ABI major loads too. ABI 2.1 added
-//! [`SinkPlugin::check`](azlog_plugin_api::SinkPlugin::check) after the last prefix field.
-//! abi_stable accepts a root module with *more* fields than the host's type but refuses one
-//! with fewer ("too many fields"), so a 2.0.x plugin fails the check against the 2.1 layout;
-//! the loader then checks it against the 2.0 layout
-//! ([`azlog_plugin_api::module::v2_0::SinkPlugin`]) and holds it without `check`:
-//! [`LoadedPlugin::check`] answers [`SettingsCheck::Unsupported`].
+//! [`SinkPlugin::check`](azlog_plugin_api::SinkPlugin::check) after the last prefix field,
+//! ABI 2.2 [`SinkPlugin::path_keys`](azlog_plugin_api::SinkPlugin::path_keys). abi_stable
+//! accepts a root module with *more* fields than the host's type but refuses one with fewer
+//! ("too many fields") or of an earlier minor version, so a 2.0.x or 2.1.x plugin fails the
+//! check against the current layout; the loader then checks it against the layout of the
+//! minor it declares ([`azlog_plugin_api::module::v2_0::SinkPlugin`],
+//! [`azlog_plugin_api::module::v2_1::SinkPlugin`]) and holds it without the later fields: a
+//! 2.0 plugin has no `check` ([`LoadedPlugin::check`] answers [`SettingsCheck::Unsupported`]),
+//! a 2.0 or 2.1 plugin no path keys ([`LoadedPlugin::path_keys`] is empty).
 //!
 //! Libraries are never unloaded (abi_stable keeps them mapped for the process lifetime).
 use std::collections::BTreeMap;
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RResult, RStr};
-use azlog_plugin_api::module::v2_0;
+use azlog_plugin_api::module::{v2_0, v2_1};
 use azlog_plugin_api::sink::SinkBox;
 use azlog_plugin_api::{SinkError, SinkPluginRef, ABI_VERSION};
 
@@ -100,8 +103,10 @@ pub enum SettingsCheck {
 /// A plugin's root module, as the layout it passed.
 #[derive(Clone, Copy)]
 enum Module {
-    /// ABI 2.1 or a later 2.x (checked against this host's layout).
+    /// ABI 2.2 or a later 2.x (checked against this host's layout).
     Current(SinkPluginRef),
+    /// ABI 2.1.x (checked against the 2.1 layout): no `path_keys`.
+    V2_1(v2_1::SinkPluginRef),
     /// ABI 2.0.x (checked against the 2.0 layout): no `check`.
     V2_0(v2_0::SinkPluginRef),
 }
@@ -110,6 +115,7 @@ impl Module {
     fn name(self) -> RStr<'static> {
         match self {
             Module::Current(m) => m.name(),
+            Module::V2_1(m) => m.name(),
             Module::V2_0(m) => m.name(),
         }
     }
@@ -117,6 +123,7 @@ impl Module {
     fn version(self) -> RStr<'static> {
         match self {
             Module::Current(m) => m.version(),
+            Module::V2_1(m) => m.version(),
             Module::V2_0(m) => m.version(),
         }
     }
@@ -124,6 +131,7 @@ impl Module {
     fn abi_version(self) -> RStr<'static> {
         match self {
             Module::Current(m) => m.abi_version(),
+            Module::V2_1(m) => m.abi_version(),
             Module::V2_0(m) => m.abi_version(),
         }
     }
@@ -131,6 +139,7 @@ impl Module {
     fn open(self) -> extern "C" fn(RStr<'_>) -> RResult<SinkBox, SinkError> {
         match self {
             Module::Current(m) => m.open(),
+            Module::V2_1(m) => m.open(),
             Module::V2_0(m) => m.open(),
         }
     }
@@ -146,6 +155,10 @@ pub struct LoadedPlugin {
     pub abi_version: String,
     /// Where it was loaded from.
     pub path: PathBuf,
+    /// The settings that hold file paths (ABI 2.2 `path_keys`, dotted): the host makes
+    /// relative paths there absolute against the configuration's folder. Empty for plugins
+    /// of ABI 2.0 and 2.1, which read relative paths from the working directory.
+    pub path_keys: Vec<String>,
     module: Module,
 }
 
@@ -177,9 +190,13 @@ impl LoadedPlugin {
         check_abi(path, header.version_strings())?;
         let module = match header.init_root_module::<SinkPluginRef>() {
             Ok(m) => Module::Current(m),
-            // A 2.0.x plugin lacks `check`: abi_stable refuses it against the 2.1 layout
-            // ("too many fields"); check it against the 2.0 layout instead.
-            Err(current) if declares_abi_2_0(header.version_strings()) => header
+            // A 2.0.x or 2.1.x plugin lacks the later fields: abi_stable refuses it against
+            // the current layout; check it against the layout of the minor it declares.
+            Err(current) if declares_minor(header.version_strings(), v2_1::ABI_VERSION) => header
+                .init_root_module::<v2_1::SinkPluginRef>()
+                .map(Module::V2_1)
+                .map_err(|_| invalid(format!("root module check failed: {current}")))?,
+            Err(current) if declares_minor(header.version_strings(), v2_0::ABI_VERSION) => header
                 .init_root_module::<v2_0::SinkPluginRef>()
                 .map(Module::V2_0)
                 .map_err(|_| invalid(format!("root module check failed: {current}")))?,
@@ -190,6 +207,13 @@ impl LoadedPlugin {
             version: module.version().to_string(),
             abi_version: module.abi_version().to_string(),
             path: path.to_path_buf(),
+            path_keys: match module {
+                Module::Current(m) => m
+                    .path_keys()
+                    .map(|keys| keys.iter().map(|k| k.to_string()).collect())
+                    .unwrap_or_default(),
+                Module::V2_1(_) | Module::V2_0(_) => Vec::new(),
+            },
             module,
         };
         if plugin.name.trim().is_empty() {
@@ -221,6 +245,7 @@ impl LoadedPlugin {
     pub fn check(&self, settings_json: &str) -> Result<SettingsCheck, SinkError> {
         let check = match self.module {
             Module::Current(m) => m.check(),
+            Module::V2_1(m) => m.check(),
             Module::V2_0(_) => None,
         };
         let Some(check) = check else {
@@ -235,9 +260,10 @@ impl LoadedPlugin {
     }
 }
 
-/// True when the plugin declares ABI 2.0.x (the one earlier minor this host still loads).
-fn declares_abi_2_0(theirs: VersionStrings) -> bool {
-    let ours = VersionStrings::new(v2_0::ABI_VERSION).parsed();
+/// True when the plugin declares the major and minor of `version` (one of the earlier minors
+/// this host still loads).
+fn declares_minor(theirs: VersionStrings, version: &'static str) -> bool {
+    let ours = VersionStrings::new(version).parsed();
     matches!((theirs.parsed(), ours), (Ok(t), Ok(o)) if t.major == o.major && t.minor == o.minor)
 }
 

@@ -1,9 +1,11 @@
-//! A hint for a sink that failed to open or to check its keys: plugins resolve relative paths
-//! in their own keys (`field_map`, `tls.ca_file`, `token_file`, the file sink's `path`)
-//! against the process's working directory, while the host resolves its keys against the
-//! configuration file's folder. When a sink's relative path names nothing from the working
-//! directory but something from the configuration's folder, that is almost surely why, and
-//! the hint says so, with the absolute path to use.
+//! A hint for a sink that failed to open or to check its keys. The host makes relative paths
+//! absolute against the configuration file's folder at the keys a plugin declares as paths
+//! (plugin ABI 2.2 `path_keys`); at any other key (every key of a plugin built against ABI
+//! 2.0 or 2.1, or a path setting the plugin did not declare) a relative path reaches the
+//! plugin as written and is read from the process's working directory. When such a path
+//! names nothing from the working directory but something from the configuration's folder,
+//! that is almost surely why the sink failed, and the hint says so, with the absolute path to
+//! use.
 use std::path::Path;
 
 use serde_json::Value as Json;
@@ -11,30 +13,54 @@ use serde_json::Value as Json;
 use super::config::{is_secret_setting, SinkConfig};
 
 /// The hint for `sink`, or `None` when none of its relative paths is in that situation.
-/// `config_dir` is the configuration file's folder.
-pub fn relative_path_hint(sink: &SinkConfig, config_dir: &Path) -> Option<String> {
+/// `resolved` are the plugin's path keys (the host already anchored those), `config_dir` is
+/// the configuration file's folder.
+pub fn relative_path_hint(
+    sink: &SinkConfig,
+    resolved: &[String],
+    config_dir: &Path,
+) -> Option<String> {
     let cwd = std::env::current_dir().unwrap_or_default();
-    hint_from(sink, config_dir, &cwd)
+    hint_from(sink, resolved, config_dir, &cwd)
 }
 
 /// [`relative_path_hint`] with the working directory given.
-fn hint_from(sink: &SinkConfig, config_dir: &Path, cwd: &Path) -> Option<String> {
+fn hint_from(
+    sink: &SinkConfig,
+    resolved: &[String],
+    config_dir: &Path,
+    cwd: &Path,
+) -> Option<String> {
     let mut found = Vec::new();
     for (key, value) in &sink.settings {
         collect(key, value, config_dir, cwd, &mut found);
     }
+    found.retain(|(key, _)| !resolved.contains(key));
+    let found: Vec<String> = found
+        .into_iter()
+        .map(|(key, path)| format!("`{key}` = {path}"))
+        .collect();
     if found.is_empty() {
         return None;
     }
     Some(format!(
-        "relative paths in a sink's own keys are read from the working directory {}, not from \
-         the configuration's folder; use absolute paths: {}",
+        "relative paths at keys the plugin does not declare as paths (ABI 2.2 `path_keys`) are \
+         read from the working directory {}, not from the configuration's folder; use absolute \
+         paths: {}",
         cwd.display(),
         found.join(", ")
     ))
 }
 
-fn collect(key: &str, value: &Json, config_dir: &Path, cwd: &Path, found: &mut Vec<String>) {
+/// Every relative string setting (dotted key, absolute path beside the configuration) that is
+/// missing from the working directory but present beside the configuration.
+fn collect(
+    key: &str,
+    value: &Json,
+    config_dir: &Path,
+    cwd: &Path,
+    found: &mut Vec<(String, String)>,
+) {
     match value {
         Json::Object(table) => {
             for (k, v) in table {
@@ -49,7 +75,7 @@ fn collect(key: &str, value: &Json, config_dir: &Path, cwd: &Path, found: &mut V
             }
             let beside_config = config_dir.join(path);
             if !cwd.join(path).exists() && beside_config.exists() {
-                found.push(format!("`{key}` = {}", beside_config.display()));
+                found.push((key.to_owned(), beside_config.display().to_string()));
             }
         }
         _ => {}
@@ -83,7 +109,7 @@ mod tests {
             "token": "hunter2",
             "absolute": config_dir.path().join("ca.pem"),
         }));
-        let hint = hint_from(&s, config_dir.path(), cwd.path()).expect("a hint");
+        let hint = hint_from(&s, &[], config_dir.path(), cwd.path()).expect("a hint");
         // Only `tls.ca_file`: `field_map` is found from the working directory too, the token is
         // a secret (its value is never shown), the absolute path is not relative.
         let want = format!(
@@ -97,6 +123,12 @@ mod tests {
             "{hint}"
         );
         // Nothing beside the configuration: no hint.
-        assert_eq!(hint_from(&s, cwd.path(), config_dir.path()), None);
+        assert_eq!(hint_from(&s, &[], cwd.path(), config_dir.path()), None);
+        // A key the plugin declares as a path was anchored by the host: no hint for it.
+        let declared = ["tls.ca_file".to_owned()];
+        assert_eq!(
+            hint_from(&s, &declared, config_dir.path(), cwd.path()),
+            None
+        );
     }
 }

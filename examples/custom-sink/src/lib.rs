@@ -152,9 +152,12 @@ fn open(settings: Settings) -> Result<LineSink, SinkError> {
 // The plugin's root module: `[[sink]] plugin = "example-sink"` selects it. The macro checks the
 // ABI version at load time, keeps panics from crossing into the host, and runs `settings` for
 // both the root module's `check` (check-config) and `open` (start-up), so they never disagree.
+// `paths` names the settings that hold file paths: the host makes a relative one absolute
+// against the configuration file's folder before `settings` sees it.
 export_sink_plugin!(
     name: "example-sink",
     version: env!("CARGO_PKG_VERSION"),
     settings: settings,
     open: open,
+    paths: ["path"],
 );

@@ -4,7 +4,7 @@
 //! abi_stable checks a root module's layout against the host's type and refuses a prefix
 //! type with *fewer* fields than the host's (`too many fields`, expected 5, found 4): a
 //! library may be newer than the interface its loader was built with, not older. So a host
-//! that speaks ABI 2.1 first checks a plugin against [`crate::SinkPlugin`]; when that fails
+//! that speaks ABI 2.1 or later first checks a plugin against [`crate::SinkPlugin`]; when that fails
 //! and the plugin declares ABI 2.0.x, it checks the plugin against this type (same name,
 //! package, fields and field types as 2.0's `SinkPlugin`) and uses it without `check`.
 //!
@@ -17,7 +17,7 @@ use abi_stable::{declare_root_module_statics, StableAbi};
 
 use crate::sink::{SinkBox, SinkError};
 
-/// The ABI version this layout belongs to (the oldest a 2.1 host loads).
+/// The ABI version this layout belongs to (the oldest a 2.x host loads).
 pub const ABI_VERSION: &str = "2.0.0";
 
 /// ABI 2.0's root module (see the module docs). The name must stay `SinkPlugin`: abi_stable

@@ -387,6 +387,7 @@ export_sink_plugin!(
     version: env!("CARGO_PKG_VERSION"),
     settings: settings,
     open: open,
+    paths: ["path"],
 );
 
 #[cfg(test)]

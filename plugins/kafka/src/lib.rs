@@ -58,6 +58,12 @@ export_sink_plugin!(
     version: env!("CARGO_PKG_VERSION"),
     settings: settings,
     open: open,
+    paths: [
+        "sasl_password_file",
+        "ssl_ca_file",
+        "ssl_cert_file",
+        "ssl_key_file",
+    ],
 );
 
 #[cfg(test)]

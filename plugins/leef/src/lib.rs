@@ -54,4 +54,5 @@ export_sink_plugin!(
     version: env!("CARGO_PKG_VERSION"),
     settings: settings,
     open: open,
+    paths: ["field_map", "tls.ca_file", "tls.client_cert", "tls.client_key"],
 );

@@ -48,6 +48,7 @@ export_sink_plugin!(
     version: env!("CARGO_PKG_VERSION"),
     settings: Settings::check,
     open: open_checked,
+    paths: ["token_file", "sourcetypes_file", "ca_file"],
 );
 
 #[cfg(test)]
