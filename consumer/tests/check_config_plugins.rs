@@ -223,6 +223,14 @@ path = "blocker/azure.ndjson"
         out.contains("sink        archive (plugin file)\n    its keys  checked by plugin file"),
         "{out}"
     );
+    let folder = std::path::absolute(dir.path()).expect("absolute");
+    assert!(
+        out.contains(&format!(
+            "; relative paths read from {}: `path`",
+            folder.display()
+        )),
+        "{out}"
+    );
 }
 
 #[test]

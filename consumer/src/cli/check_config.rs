@@ -76,6 +76,14 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                 match plugin.check(&s.settings_json_for(&plugin.path_keys)) {
                     Ok(SettingsCheck::Checked { notes }) => {
                         let mut line = format!("checked by {about}");
+                        let anchored = s.anchored_keys(&plugin.path_keys);
+                        if !anchored.is_empty() {
+                            line.push_str(&format!(
+                                "; relative paths read from {}: `{}`",
+                                c.folder().display(),
+                                anchored.join("`, `")
+                            ));
+                        }
                         for n in notes {
                             line.push_str("; note: ");
                             line.push_str(&redact(s, &n));
