@@ -3,7 +3,7 @@
 //! ```toml
 //! [[sink]]
 //! name = "splunk"                 # unique; used in logs, metrics and dead letters
-//! plugin = "splunk-hec"           # the plugin's declared name (see `azlog-hub plugins`)
+//! plugin = "splunk-hec"           # the plugin's declared name (check-config lists it)
 //! [sink.filter]                   # all optional; an empty filter passes everything
 //! datasets = ["azure.signinlogs", "azure.activity*"]   # event.dataset; `*` suffix = prefix
 //! categories = ["authentication", "SignInLogs"]        # any event.category value or azure.category
