@@ -11,6 +11,8 @@
 # per family the branch predictor learns them, so this is an optimistic bound for that shape.
 # ORDER `varied`: the runs again, with the GUIDs, IPv4 addresses and ISO-8601 seconds of every
 # copy rewritten, so no two records are byte-identical (scripts/bench_records.py).
+# ORDER `samples`: not the fixtures but the real public logs in ../shared/samples (outside the
+# repo; the order fails when that folder is absent), every record that maps, file after file.
 # Both binaries use mimalloc (the baseline on the system allocator would read ≈ 10 % slower).
 # AZLOG_BENCH_SKIP_BUILD=1 AZLOG_BENCH_BIN_DIR=DIR: use the azlog-hub and parse_only already in DIR.
 set -euo pipefail
@@ -18,7 +20,12 @@ cd "$(dirname "$0")/.."
 mb="${1:-100}"
 runs="${2:-3}"
 order="${3:-mix}"
-case "$order" in mix | runs | varied) ;; *) echo "ORDER must be mix, runs or varied" >&2; exit 2 ;; esac
+case "$order" in mix | runs | varied | samples) ;; *) echo "ORDER must be mix, runs, varied or samples" >&2; exit 2 ;; esac
+samples_dir="$(cd "$(dirname "$0")/.." && pwd)/../shared/samples"
+if [ "$order" = samples ] && [ ! -d "$samples_dir" ]; then
+  echo "ORDER samples needs $samples_dir (the shared public samples); it is not there" >&2
+  exit 2
+fi
 work=.tools/bench
 mkdir -p "$work"
 data="$work/records-${mb}mb.ndjson"
@@ -32,10 +39,18 @@ hub="${AZLOG_BENCH_BIN_DIR:-$target}/azlog-hub"
 parse="${AZLOG_BENCH_BIN_DIR:-$target/examples}/parse_only"
 
 if [ ! -s "$data" ]; then
-  if [ "$order" = mix ]; then
-    # One record per line (NDJSON) from every fixture family, repeated to the size asked for.
-    "$hub" map --format ecs tests/fixtures/records/*.json 2>/dev/null \
-      | python3 -c 'import sys,json; [print(json.loads(l)["event"]["original"]) for l in sys.stdin]' > "$work/one-round.ndjson"
+  if [ "$order" = mix ] || [ "$order" = samples ]; then
+    # One record per line (NDJSON) from every fixture family (or sample file), repeated to the
+    # size asked for.
+    if [ "$order" = mix ]; then
+      inputs=(tests/fixtures/records/*.json)
+    else
+      mapfile -t inputs < <(find "$samples_dir" -type f \( -name '*.json' -o -name '*.ndjson' -o -name '*.jsonl' \) | sort)
+    fi
+    for f in "${inputs[@]}"; do
+      "$hub" map --format ecs "$f" 2>/dev/null \
+        | python3 -c 'import sys,json; [print(json.loads(l)["event"]["original"]) for l in sys.stdin]'
+    done > "$work/one-round.ndjson"
     round=$(stat -c %s "$work/one-round.ndjson")
     n=$(( (mb * 1024 * 1024 + round - 1) / round ))
     for _ in $(seq 1 "$n"); do cat "$work/one-round.ndjson"; done > "$data"

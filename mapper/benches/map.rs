@@ -96,8 +96,14 @@ fn collect_records(dir: &Path, out: &mut Vec<Vec<String>>) {
 /// each file's records are repeated 10 times in a row instead (same weights; runs of 10-60,
 /// as Event Hubs events carry a batch of one category; with 1-6 distinct fixtures per family
 /// the branch predictor learns them, so that is an optimistic bound for that shape).
+///
+/// `AZLOG_BENCH_RECORDS=<dir>` reads the inputs from another folder instead, for example the
+/// real public samples in `../shared/samples` (outside the repo).
 fn records() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+    let dir = match std::env::var_os("AZLOG_BENCH_RECORDS") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records"),
+    };
     let mut groups = Vec::new();
     collect_records(&dir, &mut groups);
     let runs = std::env::var("AZLOG_BENCH_ORDER").is_ok_and(|o| o == "runs");
