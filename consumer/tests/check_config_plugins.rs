@@ -231,6 +231,7 @@ path = "blocker/azure.ndjson"
         )),
         "{out}"
     );
+    assert!(!out.contains("built before plugin ABI 2.2"), "{out}");
 }
 
 #[test]
@@ -265,9 +266,19 @@ fn a_plugin_built_for_abi_2_1_reads_relative_paths_as_written_and_gets_a_hint() 
         line.contains(&format!("`file` = {}", beside.display())),
         "{line}"
     );
-    // From the configuration's folder the plugin finds it.
+    // From the configuration's folder the plugin finds it, and the sink's line says how the
+    // plugin reads relative paths.
     let (code, out) = check_config_in(&config, Some(dir.path()));
     assert_eq!(code, Some(0), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("checked by plugin sink-2-1"))
+        .unwrap_or_else(|| panic!("no line for the 2.1 sink:\n{out}"));
+    assert!(
+        line.contains("note: built before plugin ABI 2.2")
+            && line.contains("from the working directory"),
+        "{line}"
+    );
 }
 
 #[test]

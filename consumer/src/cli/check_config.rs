@@ -73,6 +73,15 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                     plugin.abi_version,
                     plugin.path.display()
                 );
+                let old_paths = (!plugin.knows_path_keys()).then(|| {
+                    format!(
+                        "; note: built before plugin ABI 2.2, it reads relative paths in its keys \
+                         from the working directory of azlog-hub, not from {}; rebuild it against \
+                         ABI {} or write absolute paths",
+                        c.folder().display(),
+                        azlog_plugin_api::ABI_VERSION
+                    )
+                });
                 match plugin.check(&s.settings_json_for(&plugin.path_keys)) {
                     Ok(SettingsCheck::Checked { notes }) => {
                         let mut line = format!("checked by {about}");
@@ -88,6 +97,7 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                             line.push_str("; note: ");
                             line.push_str(&redact(s, &n));
                         }
+                        line.extend(old_paths);
                         out.sink_keys.insert(s.name.clone(), line);
                     }
                     Ok(SettingsCheck::Unsupported) => {
@@ -96,8 +106,9 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                             format!(
                                 "NOT checked: {about} predates plugin ABI 2.1 and cannot check \
                                  its keys before it opens; rebuild it against azlog-plugin-api \
-                                 ABI {} to have them checked here",
-                                azlog_plugin_api::ABI_VERSION
+                                 ABI {} to have them checked here{}",
+                                azlog_plugin_api::ABI_VERSION,
+                                old_paths.unwrap_or_default()
                             ),
                         );
                     }

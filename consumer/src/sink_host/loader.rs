@@ -229,6 +229,13 @@ impl LoadedPlugin {
         Ok(plugin)
     }
 
+    /// Whether the plugin was built against ABI 2.2 or later, so that it can declare path keys
+    /// (it may declare none). Plugins of ABI 2.0 and 2.1 read relative paths in their keys from
+    /// the working directory.
+    pub fn knows_path_keys(&self) -> bool {
+        matches!(self.module, Module::Current(_))
+    }
+
     /// Opens a sink with its settings (JSON text). Never unwinds: a panic in the plugin's
     /// `open` arrives as an error of kind `Panicked`.
     pub fn open(&self, settings_json: &str) -> Result<SinkBox, SinkError> {
