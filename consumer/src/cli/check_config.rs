@@ -119,7 +119,7 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                             s.plugin,
                             redact(s, &e.message)
                         );
-                        if let Some(hint) = relative_path_hint(s, &plugin.path_keys, &c.folder()) {
+                        if let Some(hint) = relative_path_hint(s, &plugin.path_keys) {
                             problem.push_str(" (");
                             problem.push_str(&hint);
                             problem.push(')');

@@ -69,13 +69,11 @@ pub fn plugins(dir: &Path) -> Result<PluginRegistry> {
 
 /// Opens every sink, retrying retryable open errors with backoff until `stop`. Permanent
 /// errors (bad settings, unknown plugin) fail at once.
-/// `config_folder` is the configuration file's folder: a permanent error of a sink whose
-/// relative path (at a key its plugin does not declare as a path) is only found there says so
-/// ([`relative_path_hint`]).
+/// A permanent error of a sink whose relative path (at a key its plugin does not declare as a
+/// path) is only found beside the configuration file says so ([`relative_path_hint`]).
 pub async fn open_sinks(
     configs: &[SinkConfig],
     registry: &PluginRegistry,
-    config_folder: &Path,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<Vec<SinkHost>>> {
     let mut hosts = Vec::with_capacity(configs.len());
@@ -95,14 +93,14 @@ pub async fn open_sinks(
                     }
                 }
                 Err(e) => {
-                    let resolved = registry
-                        .get(&cfg.plugin)
-                        .map(|p| p.path_keys.clone())
-                        .unwrap_or_default();
-                    return Err(match relative_path_hint(cfg, &resolved, config_folder) {
-                        Some(hint) => anyhow::anyhow!("{e} ({hint})"),
-                        None => e.into(),
-                    });
+                    let plugin = registry.get(&cfg.plugin);
+                    let resolved = plugin.as_ref().map(|p| p.path_keys.as_slice());
+                    return Err(
+                        match relative_path_hint(cfg, resolved.unwrap_or_default()) {
+                            Some(hint) => anyhow::anyhow!("{e} ({hint})"),
+                            None => e.into(),
+                        },
+                    );
                 }
             }
         };

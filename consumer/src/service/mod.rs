@@ -149,9 +149,7 @@ impl LiveParts {
         opts: RunOptions,
         mut stop: watch::Receiver<bool>,
     ) -> Result<RunSummary> {
-        let Some(hosts) =
-            assemble::open_sinks(&config.sinks, &self.registry, &config.folder(), &mut stop)
-                .await?
+        let Some(hosts) = assemble::open_sinks(&config.sinks, &self.registry, &mut stop).await?
         else {
             source.close().await;
             return Ok(RunSummary::stopped());
@@ -344,9 +342,7 @@ pub async fn replay_into(
     let dead = Arc::new(DeadLetters::new(
         req.dead_letter.as_deref().unwrap_or(&config.dead_letter),
     ));
-    let Some(hosts) =
-        assemble::open_sinks(&sink_configs, &registry, &config.folder(), &mut stop).await?
-    else {
+    let Some(hosts) = assemble::open_sinks(&sink_configs, &registry, &mut stop).await? else {
         return Ok(RunSummary::stopped());
     };
     let pipeline = Pipeline::new(source.clone(), mapper, &sink_configs, boxed(hosts), dead);

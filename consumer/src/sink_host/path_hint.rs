@@ -12,14 +12,11 @@ use serde_json::Value as Json;
 
 use super::config::{is_secret_setting, SinkConfig};
 
-/// The hint for `sink`, or `None` when none of its relative paths is in that situation.
-/// `resolved` are the plugin's path keys (the host already anchored those), `config_dir` is
-/// the configuration file's folder.
-pub fn relative_path_hint(
-    sink: &SinkConfig,
-    resolved: &[String],
-    config_dir: &Path,
-) -> Option<String> {
+/// The hint for `sink`, or `None` when none of its relative paths is in that situation (or the
+/// sink was not read from a configuration file, [`SinkConfig::config_dir`]). `resolved` are the
+/// plugin's path keys (the host already anchored those).
+pub fn relative_path_hint(sink: &SinkConfig, resolved: &[String]) -> Option<String> {
+    let config_dir = sink.config_dir.as_deref()?;
     let cwd = std::env::current_dir().unwrap_or_default();
     hint_from(sink, resolved, config_dir, &cwd)
 }
