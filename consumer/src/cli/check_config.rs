@@ -82,10 +82,10 @@ pub fn local_checks(c: &HubConfig) -> LocalChecks {
                         azlog_plugin_api::ABI_VERSION
                     )
                 });
-                match plugin.check(&s.settings_json_for(&plugin.path_keys)) {
+                let (settings_json, anchored) = s.anchored_settings_json(&plugin.path_keys);
+                match plugin.check(&settings_json) {
                     Ok(SettingsCheck::Checked { notes }) => {
                         let mut line = format!("checked by {about}");
-                        let anchored = s.anchored_keys(&plugin.path_keys);
                         if !anchored.is_empty() {
                             line.push_str(&format!(
                                 "; relative paths read from {}: `{}`",

@@ -232,18 +232,12 @@ impl SinkConfig {
     /// joined to [`SinkConfig::config_dir`], the folder the host's own relative paths start
     /// from. Without a configuration folder, or for keys not listed, values pass as written.
     pub fn settings_json_for(&self, path_keys: &[String]) -> String {
-        Json::Object(self.anchored_settings(path_keys).0).to_string()
+        self.anchored_settings_json(path_keys).0
     }
 
-    /// Which of `path_keys` [`SinkConfig::settings_json_for`] makes absolute (those that hold
-    /// a relative path), in the order given.
-    pub fn anchored_keys<'k>(&self, path_keys: &'k [String]) -> Vec<&'k str> {
-        self.anchored_settings(path_keys).1
-    }
-
-    /// The settings with relative paths at `path_keys` joined to the configuration folder,
-    /// and the keys that were.
-    fn anchored_settings<'k>(&self, path_keys: &'k [String]) -> (Map<String, Json>, Vec<&'k str>) {
+    /// [`SinkConfig::settings_json_for`], and which of `path_keys` it made absolute (those
+    /// that hold a relative path), in the order given.
+    pub fn anchored_settings_json<'k>(&self, path_keys: &'k [String]) -> (String, Vec<&'k str>) {
         let mut settings = self.settings.clone();
         let mut keys = Vec::new();
         if let Some(dir) = &self.config_dir {
@@ -256,7 +250,7 @@ impl SinkConfig {
                 }
             }
         }
-        (settings, keys)
+        (Json::Object(settings).to_string(), keys)
     }
 }
 
@@ -397,7 +391,10 @@ mod tests {
                 "tls": {"ca_file": "/etc/azlog-hub/../pki/ca.pem",
                         "client_cert": "/etc/azlog-hub/client.pem", "client_key": 5}})
         );
-        assert_eq!(s.anchored_keys(&keys), ["field_map", "tls.ca_file"]);
+        assert_eq!(
+            s.anchored_settings_json(&keys).1,
+            ["field_map", "tls.ca_file"]
+        );
         // A plugin that declares no path keys gets its settings as written.
         assert_eq!(parse(s.settings_json_for(&[])), as_written);
         assert_eq!(parse(s.settings_json()), as_written);
