@@ -21,7 +21,7 @@ mb="${1:-100}"
 runs="${2:-3}"
 order="${3:-mix}"
 case "$order" in mix | runs | varied | samples) ;; *) echo "ORDER must be mix, runs, varied or samples" >&2; exit 2 ;; esac
-samples_dir="$(cd "$(dirname "$0")/.." && pwd)/../shared/samples"
+samples_dir="$(pwd)/../shared/samples"
 if [ "$order" = samples ] && [ ! -d "$samples_dir" ]; then
   echo "ORDER samples needs $samples_dir (the shared public samples); it is not there" >&2
   exit 2
@@ -39,28 +39,15 @@ hub="${AZLOG_BENCH_BIN_DIR:-$target}/azlog-hub"
 parse="${AZLOG_BENCH_BIN_DIR:-$target/examples}/parse_only"
 
 if [ ! -s "$data" ]; then
-  if [ "$order" = mix ] || [ "$order" = samples ]; then
-    # One record per line (NDJSON) from every fixture family (or sample file), repeated to the
-    # size asked for.
-    if [ "$order" = mix ]; then
-      inputs=(tests/fixtures/records/*.json)
-    else
-      mapfile -t inputs < <(find "$samples_dir" -type f \( -name '*.json' -o -name '*.ndjson' -o -name '*.jsonl' \) | sort)
-    fi
-    for f in "${inputs[@]}"; do
-      "$hub" map --format ecs "$f" 2>/dev/null \
-        | python3 -c 'import sys,json; [print(json.loads(l)["event"]["original"]) for l in sys.stdin]'
-    done > "$work/one-round.ndjson"
-    round=$(stat -c %s "$work/one-round.ndjson")
-    n=$(( (mb * 1024 * 1024 + round - 1) / round ))
-    for _ in $(seq 1 "$n"); do cat "$work/one-round.ndjson"; done > "$data"
+  if [ "$order" = samples ]; then
+    mapfile -t inputs < <(find "$samples_dir" -type f \( -name '*.json' -o -name '*.ndjson' -o -name '*.jsonl' \) | sort)
   else
-    for f in tests/fixtures/records/*.json; do
-      echo "#family $f"
-      "$hub" map --format ecs "$f" 2>/dev/null \
-        | python3 -c 'import sys,json; [print(json.loads(l)["event"]["original"]) for l in sys.stdin]'
-    done | python3 scripts/bench_records.py "$order" "$mb" "$data"
+    inputs=(tests/fixtures/records/*.json)
   fi
+  for f in "${inputs[@]}"; do
+    echo "#family $f"
+    "$hub" map --format ecs "$f" 2>/dev/null
+  done | python3 scripts/bench_records.py "$order" "$mb" "$data"
 fi
 size=$(stat -c %s "$data")
 echo "input: $data ($(( size / 1024 / 1024 )) MB, order $order), $runs runs each, alternated"

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the `runs` and `varied` inputs of scripts/bench-map.sh.
+"""Writes the input files of scripts/bench-map.sh.
 
-Reads NDJSON records grouped by family from stdin (a line `#family <name>` starts each
-group) and writes at least MB mebibytes of records to OUT, round after round:
+Reads `azlog-hub map --format ecs` output grouped by input file from stdin (a line
+`#family <name>` starts each group; each record's `event.original` is kept) and writes at
+least MB mebibytes of records, one per line, to OUT, round after round:
 
+- `mix` and `samples`: every record once, group after group;
 - `runs`: each family's records repeated 10 times in a row (runs of 10-60), the families in
   the same proportions as one record each (the `mix` order);
 - `varied`: the same runs, but no two records are byte-identical: in every copy the GUIDs,
@@ -11,8 +13,9 @@ group) and writes at least MB mebibytes of records to OUT, round after round:
   (deterministically), so that a family's records share their structure, as one category's
   records in an Event Hubs event do, without repeating their values.
 
-Usage: python3 scripts/bench_records.py runs|varied MB OUT < groups
+Usage: python3 scripts/bench_records.py mix|samples|runs|varied MB OUT < groups
 """
+import json
 import random
 import re
 import sys
@@ -38,25 +41,26 @@ def vary(line, rng):
 
 def main():
     order, mb, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if order not in ("runs", "varied"):
-        sys.exit("order must be runs or varied")
+    if order not in ("mix", "samples", "runs", "varied"):
+        sys.exit("order must be mix, samples, runs or varied")
     groups = []
     for line in sys.stdin:
         line = line.rstrip("\n")
         if line.startswith("#family "):
             groups.append([])
         elif line and groups:
-            groups[-1].append(line)
+            groups[-1].append(json.loads(line)["event"]["original"])
     groups = [g for g in groups if g]
     if not groups:
         sys.exit("no records")
+    repeat = 10 if order in ("runs", "varied") else 1
     rng = random.Random(22)
     want = mb * 1024 * 1024
     written = 0
     with open(out, "w", encoding="utf-8") as fh:
         while written < want:
             for group in groups:
-                for _ in range(10):
+                for _ in range(repeat):
                     for rec in group:
                         line = vary(rec, rng) if order == "varied" else rec
                         fh.write(line + "\n")
