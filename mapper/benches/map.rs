@@ -61,23 +61,20 @@ fn collect_records(dir: &Path, out: &mut Vec<Vec<String>>) {
         };
         let text = text.trim_start_matches('\u{feff}');
         let mut file: Vec<String> = Vec::new();
-        let records = &mut file;
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(mut o)) => match o.remove("records") {
                 Some(serde_json::Value::Array(items)) => {
-                    records.extend(items.iter().map(|i| i.to_string()))
+                    file.extend(items.iter().map(|i| i.to_string()))
                 }
                 Some(other) => {
                     o.insert("records".into(), other);
-                    records.push(serde_json::Value::Object(o).to_string());
+                    file.push(serde_json::Value::Object(o).to_string());
                 }
-                None => records.push(serde_json::Value::Object(o).to_string()),
+                None => file.push(serde_json::Value::Object(o).to_string()),
             },
-            Ok(serde_json::Value::Array(items)) => {
-                records.extend(items.iter().map(|i| i.to_string()))
-            }
+            Ok(serde_json::Value::Array(items)) => file.extend(items.iter().map(|i| i.to_string())),
             Ok(_) => {}
-            Err(_) => records.extend(
+            Err(_) => file.extend(
                 text.lines()
                     .filter(|l| l.trim_start().starts_with('{'))
                     .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
