@@ -1,6 +1,7 @@
 //! Offline rendering of canonical records through the same codecs the sink plugins use:
 //! ECS JSON, CEF, LEEF and Splunk HEC JSON, one event per line.
 use std::io::{self, Write};
+use std::ops::Range;
 
 use anyhow::{Context, Result};
 use azlog_codecs::{cef, hec, leef};
@@ -39,9 +40,6 @@ enum Codec {
     Leef(Box<leef::LeefConfig>),
     Splunk(Box<hec::HecEncoder>),
 }
-
-/// Lines [`Renderer::write_batched`] collects before writing them out.
-pub const BATCH_BYTES: usize = 1 << 16;
 
 /// Renders records in one format, reusing its buffers.
 pub struct Renderer {
@@ -82,28 +80,32 @@ impl Renderer {
         out.write_all(&self.bytes)
     }
 
-    /// Like [`Renderer::write`], but the lines collect in the renderer and go to `out` in
-    /// blocks of at least [`BATCH_BYTES`] (no copy of every line into a second buffer); call
-    /// [`Renderer::finish`] after the last record. A record that fails to render leaves the
-    /// lines before it intact.
-    pub fn write_batched(&mut self, record: &Record, out: &mut impl Write) -> io::Result<()> {
-        let before = self.bytes.len();
-        if let Err(e) = self.render(record) {
-            self.bytes.truncate(before);
-            return Err(e);
+    /// Renders the record's line(s) into the renderer, where they are held until
+    /// [`Renderer::write_held`]; returns where they are. A record that fails to render leaves
+    /// nothing behind.
+    pub fn hold(&mut self, record: &Record) -> io::Result<Range<usize>> {
+        let start = self.bytes.len();
+        match self.render(record) {
+            Ok(()) => Ok(start..self.bytes.len()),
+            Err(e) => {
+                self.bytes.truncate(start);
+                Err(e)
+            }
         }
-        if self.bytes.len() >= BATCH_BYTES {
-            out.write_all(&self.bytes)?;
-            self.bytes.clear();
-        }
-        Ok(())
     }
 
-    /// Writes what [`Renderer::write_batched`] still holds.
-    pub fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
-        out.write_all(&self.bytes)?;
+    /// Writes the held lines at `spans` ([`Renderer::hold`]'s ranges), in that order, to
+    /// `out`, and forgets every held line.
+    pub fn write_held<'a>(
+        &mut self,
+        spans: impl IntoIterator<Item = &'a Range<usize>>,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
+        let result = spans
+            .into_iter()
+            .try_for_each(|span| out.write_all(self.bytes.get(span.clone()).unwrap_or_default()));
         self.bytes.clear();
-        Ok(())
+        result
     }
 
     /// Appends the record's line(s) to `self.bytes`.

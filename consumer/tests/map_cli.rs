@@ -293,6 +293,88 @@ fn every_line_arrives_in_order_and_lines_before_an_error_are_printed() {
     assert_eq!(seqs, (0..n).collect::<Vec<_>>());
 }
 
+/// Records of different families interleaved, over several reads (batches) of the input
+/// and with bad lines among them: `map` maps each read family by family, yet every line comes
+/// out in input order, mapped as that record alone maps, and each dead letter keeps its line.
+#[test]
+fn interleaved_families_come_out_in_input_order_as_each_record_maps_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = [
+        r#"{"time":"2022-08-22T18:07:16Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","callerIpAddress":"10.0.0.4","properties":{"id":"https://kv1.vault.azure.net/secrets/s","seq":N}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"SignInLogs","operationName":"Sign-in activity","resultType":"0","properties":{"userPrincipalName":"alice@contoso.com","ipAddress":"203.0.113.9","seq":N}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"Administrative","operationName":"Microsoft.Compute/virtualMachines/write","resultType":"Success","caller":"bob@contoso.com","properties":{"seq":N}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"kube-audit","operationName":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read","properties":{"log":"{\"verb\":\"get\",\"user\":{\"username\":\"u\"}}","seq":N}}"#,
+        r#"{"category":"SomethingNew","operationName":"Unknown/op","properties":{"seq":N}}"#,
+    ];
+    // The family each template maps to, each mapped alone.
+    let families: Vec<String> = templates
+        .iter()
+        .map(|t| {
+            let one = dir.path().join("one.json");
+            std::fs::write(&one, t.replace('N', "0")).unwrap();
+            let out = bin()
+                .current_dir(dir.path())
+                .arg("map")
+                .arg(&one)
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["azlog"]["family"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let distinct: std::collections::HashSet<&String> = families.iter().collect();
+    assert_eq!(distinct.len(), templates.len(), "{families:?}");
+    // Over 2 MiB (three reads of 1 MiB), one template after another, a bad line now and then.
+    let (mut text, mut good, mut bad_lines) = (String::new(), Vec::new(), Vec::new());
+    for i in 0..12_000 {
+        if i % 997 == 500 {
+            text.push_str("{\"time\": 1,,}\n");
+            bad_lines.push((i + 1).to_string());
+            continue;
+        }
+        let t = i % templates.len();
+        let line = templates[t].replace('N', &i.to_string());
+        text.push_str(&line);
+        text.push('\n');
+        good.push((line, t));
+    }
+    assert!(text.len() > 1 << 21, "{} bytes", text.len());
+    let input = dir.path().join("mixed.ndjson");
+    std::fs::write(&input, text).unwrap();
+    let dl = dir.path().join("dead.ndjson");
+    let out = bin()
+        .args(["map", "--dead-letter"])
+        .arg(&dl)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), good.len());
+    for (line, (original, t)) in lines.iter().zip(&good) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["event"]["original"].as_str(), Some(original.as_str()));
+        assert_eq!(
+            v["azlog"]["family"].as_str(),
+            Some(families[*t].as_str()),
+            "{line}"
+        );
+    }
+    let offsets: Vec<String> = std::fs::read_to_string(&dl)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["offset"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(offsets, bad_lines);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let summary = format!("{} mapped, {} dead-lettered", good.len(), bad_lines.len());
+    assert!(stderr.contains(&summary), "{stderr}");
+}
+
 #[test]
 fn a_schema_overlay_changes_the_mapping_without_recompiling() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,23 @@ pub struct MapInput<'a> {
     pub enqueued_ns: Option<i64>,
 }
 
+/// A record parsed and its family detected ([`Mapper::parse`]), to be mapped by
+/// [`Mapper::map_parsed`].
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    tree: Node<'a>,
+    /// Index in [`Plan::families`]; its length for the fallback family.
+    family: usize,
+}
+
+impl Parsed<'_> {
+    /// The detected family, as an index that orders records by family: equal for records of
+    /// one family, different for different families.
+    pub fn family(&self) -> usize {
+        self.family
+    }
+}
+
 /// Per-call options of [`Mapper::map_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapOptions {
@@ -159,10 +176,83 @@ impl Mapper {
         // the struct per record); a nested call on the same thread, which does not happen,
         // would get fresh buffers.
         let record = SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.map_tree(&tree, input, ingested_ns, options, &mut scratch),
-            Err(_) => self.map_tree(&tree, input, ingested_ns, options, &mut Scratch::default()),
+            Ok(mut scratch) => {
+                self.map_tree(&tree, input, ingested_ns, options, &mut scratch, None)
+            }
+            Err(_) => self.map_tree(
+                &tree,
+                input,
+                ingested_ns,
+                options,
+                &mut Scratch::default(),
+                None,
+            ),
         });
         Ok(record)
+    }
+
+    /// The first half of [`Mapper::map_with`]: parses the record and detects its family,
+    /// for a caller that maps a batch of records family by family ([`Mapper::map_parsed`]).
+    /// Records of one family mapped one after another share the caches, branch history and
+    /// code of that family; `azlog-hub map` does this for the records of each read.
+    pub fn parse<'a>(&self, json: &'a str) -> Result<Parsed<'a>, MapError> {
+        let tree = Node::parse(json).map_err(|e| MapError::InvalidJson(e.to_string()))?;
+        if !matches!(tree, Node::Object(_)) {
+            return Err(MapError::NotAnObject(tree.type_name()));
+        }
+        let family = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.family_index(&tree, &mut scratch),
+            Err(_) => self.family_index(&tree, &mut Scratch::default()),
+        });
+        Ok(Parsed { tree, family })
+    }
+
+    /// The second half of [`Mapper::map_with`]: maps a record that [`Mapper::parse`] read
+    /// (from `input.json`), as the family it detected. The record is the one `map_with` gives.
+    pub fn map_parsed(
+        &self,
+        parsed: &Parsed<'_>,
+        input: MapInput<'_>,
+        ingested_ns: i64,
+        options: MapOptions,
+    ) -> Record {
+        let family = self
+            .plan
+            .families
+            .get(parsed.family)
+            .unwrap_or(&self.plan.fallback);
+        let tree = &parsed.tree;
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.map_tree(
+                tree,
+                input,
+                ingested_ns,
+                options,
+                &mut scratch,
+                Some(family),
+            ),
+            Err(_) => self.map_tree(
+                tree,
+                input,
+                ingested_ns,
+                options,
+                &mut Scratch::default(),
+                Some(family),
+            ),
+        })
+    }
+
+    /// The index in [`Plan::families`] of the family `tree` selects (its length for the
+    /// fallback family).
+    fn family_index(&self, tree: &Node<'_>, scratch: &mut Scratch) -> usize {
+        self.with_doc(tree, scratch, |doc, s| {
+            let family = self.detect(doc, s);
+            self.plan
+                .families
+                .iter()
+                .position(|f| std::ptr::eq(f, family))
+                .unwrap_or(self.plan.families.len())
+        })
     }
 
     /// Hands a record back once its caller is done with it: its fields vector (emptied) is
@@ -189,63 +279,33 @@ impl Mapper {
         ingested_ns: i64,
         options: MapOptions,
         scratch: &mut Scratch,
+        known: Option<&FamilyPlan>,
     ) -> Record {
-        let plan = &self.plan;
-        let Scratch {
-            conds: conds_buf,
-            roots,
-            generation,
-            work: s,
-        } = scratch;
-        // Per-record caches. The embedded documents live here, outside `Doc`, so that the
-        // node caches (reused from record to record) can be handed back afterwards.
-        let embeds: Vec<OnceCell<Option<Emb<'_>>>> =
-            (0..plan.embeds.len()).map(|_| OnceCell::new()).collect();
-        let mut conds = recycle(std::mem::take(conds_buf));
-        conds.resize_with(plan.cond_paths.len(), OnceCell::new);
-        // Root members: stamped with the record's generation instead of reset per record.
-        *generation = generation.wrapping_add(1);
-        if *generation == 0 {
-            roots.iter_mut().for_each(|r| *r.get_mut() = (0, 0));
-            *generation = 1;
-        }
-        if roots.len() < plan.root_keys.len() {
-            roots.resize(plan.root_keys.len(), Cell::new((0, 0)));
-        }
-        if let Node::Object(members) = tree {
-            plan.flat.root_index.fill(members, roots, *generation);
-        }
-        let doc = Doc {
-            plan,
-            root: tree,
-            embeds: &embeds,
-            conds: &conds,
-            roots,
-            generation: *generation,
-            notes: RefCell::new(Vec::new()),
-            resource: OnceCell::new(),
-        };
-        let family = self.detect(&doc, s);
-        if let Some(payload) = &family.payload {
-            for (path, base) in &payload.copies {
-                if let Some(node) = doc.resolve(path) {
-                    s.key.clear();
-                    s.key.push_str(base);
-                    flatten(
-                        node,
-                        &mut s.key,
-                        0,
-                        payload.depth,
-                        &mut s.payload,
-                        &mut s.recent_keys,
-                    );
+        let (family, ts, mut ts_raw, mut notes) = self.with_doc(tree, scratch, |doc, s| {
+            let family = match known {
+                Some(family) => family,
+                None => self.detect(doc, s),
+            };
+            if let Some(payload) = &family.payload {
+                for (path, base) in &payload.copies {
+                    if let Some(node) = doc.resolve(path) {
+                        s.key.clear();
+                        s.key.push_str(base);
+                        flatten(
+                            node,
+                            &mut s.key,
+                            0,
+                            payload.depth,
+                            &mut s.payload,
+                            &mut s.recent_keys,
+                        );
+                    }
                 }
             }
-        }
-        let (ts, mut ts_raw) = run_fields(&doc, family, s);
-        let mut notes = doc.notes.take();
-        drop(doc);
-        *conds_buf = recycle(conds);
+            let (ts, ts_raw) = run_fields(doc, family, s);
+            (family, ts, ts_raw, doc.notes.take())
+        });
+        let s = &mut scratch.work;
 
         let timestamp_ns = ts.unwrap_or(input.enqueued_ns.unwrap_or(ingested_ns));
         // Every other field, in the family's precomputed output order (sorted by key; among
@@ -337,6 +397,55 @@ impl Mapper {
             };
         }
         Record::from_fields(timestamp_ns, out, original, input.position)
+    }
+
+    /// Runs `f` over a [`Doc`] of `tree`, with this thread's per-record caches set up for it
+    /// (and handed back afterwards).
+    fn with_doc<R>(
+        &self,
+        tree: &Node<'_>,
+        scratch: &mut Scratch,
+        f: impl FnOnce(&Doc<'_, '_, '_>, &mut Work) -> R,
+    ) -> R {
+        let plan = &self.plan;
+        let Scratch {
+            conds: conds_buf,
+            roots,
+            generation,
+            work,
+        } = scratch;
+        // Per-record caches. The embedded documents live here, outside `Doc`, so that the
+        // node caches (reused from record to record) can be handed back afterwards.
+        let embeds: Vec<OnceCell<Option<Emb<'_>>>> =
+            (0..plan.embeds.len()).map(|_| OnceCell::new()).collect();
+        let mut conds = recycle(std::mem::take(conds_buf));
+        conds.resize_with(plan.cond_paths.len(), OnceCell::new);
+        // Root members: stamped with the record's generation instead of reset per record.
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            roots.iter_mut().for_each(|r| *r.get_mut() = (0, 0));
+            *generation = 1;
+        }
+        if roots.len() < plan.root_keys.len() {
+            roots.resize(plan.root_keys.len(), Cell::new((0, 0)));
+        }
+        if let Node::Object(members) = tree {
+            plan.flat.root_index.fill(members, roots, *generation);
+        }
+        let doc = Doc {
+            plan,
+            root: tree,
+            embeds: &embeds,
+            conds: &conds,
+            roots,
+            generation: *generation,
+            notes: RefCell::new(Vec::new()),
+            resource: OnceCell::new(),
+        };
+        let result = f(&doc, work);
+        drop(doc);
+        *conds_buf = recycle(conds);
+        result
     }
 
     /// The family that a record's tree selects.
