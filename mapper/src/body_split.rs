@@ -71,7 +71,8 @@ fn skip_ws(body: &[u8], mut i: usize) -> usize {
 
 /// The index of the bracket that closes the object opening at `start`; `None` at a raw
 /// control character in a string, a single quote outside strings, or the end of the body.
-fn object_end(body: &[u8], start: usize) -> Option<usize> {
+/// (Also the quick route of the streaming splitter for a top-level object within one read.)
+pub(crate) fn object_end(body: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0u32;
     let mut i = start;
     loop {

@@ -284,6 +284,33 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
+    /// The length of the top-level object at the start of `s` when the quick route takes it
+    /// ([`RecordReader::consume_chunk`]): it ends within `s`, fits the record limit, has no
+    /// raw control character inside a string and no single quote outside one
+    /// ([`crate::body_split::object_end`]), and is not an envelope (no `"records"` in it; an
+    /// object starting `{"records"` is declined before it is scanned). For such an object the
+    /// state machine would copy every byte unchanged; otherwise it reads the object as before.
+    fn plain_object(&self, s: &[u8]) -> Option<usize> {
+        const RECORDS: &[u8] = b"\"records\"";
+        let key = s.get(1..)?.iter().position(|b| !b.is_ascii_whitespace())? + 1;
+        if s.get(key..key + RECORDS.len())
+            .is_some_and(|k| k.eq_ignore_ascii_case(RECORDS))
+        {
+            return None;
+        }
+        let len = crate::body_split::object_end(s, 0)? + 1;
+        let json = s.get(..len)?;
+        (len <= self.cfg.max_record_bytes && !looks_like_late_envelope(json)).then_some(len)
+    }
+
+    /// Hands on an object [`RecordReader::plain_object`] accepted, as the state machine would
+    /// have: one record (made one line) from the line it starts on.
+    fn take_plain_object(&mut self, json: &[u8]) {
+        let line = self.line;
+        self.emit(json.to_vec(), line, 0, None);
+        self.line += memchr::memchr_iter(b'\n', json).count() as u64;
+    }
+
     /// Feeds one byte through the state machine.
     fn step(&mut self, b: u8) {
         if b == b'\n' {
@@ -565,6 +592,15 @@ impl<R: BufRead> RecordReader<R> {
     fn consume_chunk(&mut self, chunk: &[u8]) {
         let mut i = 0;
         while i < chunk.len() {
+            // Quick route: a top-level object wholly in this chunk, with nothing for the
+            // sanitizers to do and no envelope, is one record as it stands.
+            if self.mode == Mode::Top && chunk[i] == b'{' {
+                if let Some(len) = self.plain_object(&chunk[i..]) {
+                    self.take_plain_object(&chunk[i..i + len]);
+                    i += len;
+                    continue;
+                }
+            }
             // Fast path: copy runs of plain bytes inside a value with one extend.
             if self.mode == Mode::Value && !self.scalar && !self.escape {
                 let rest = &chunk[i..];
@@ -998,6 +1034,81 @@ mod tests {
         let out = jsons(&input);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].len(), big.len() + 10);
+    }
+
+    /// The records and counters a reader gives for `input` read whole (objects within one read
+    /// take the quick route) and one byte per read (every byte through the state machine).
+    fn whole_and_bytewise(input: &[u8], cfg: &EnvelopeConfig) -> [(Vec<RawRecord>, [u64; 5]); 2] {
+        let run = |capacity: usize| {
+            let reader = std::io::BufReader::with_capacity(capacity, input);
+            let mut r = RecordReader::new(reader, cfg.clone());
+            let records: Vec<RawRecord> = r.by_ref().map(|x| x.unwrap()).collect();
+            let st = r.stats();
+            let counts = [
+                &st.records,
+                &st.envelopes,
+                &st.bad,
+                &st.fixed_control_chars,
+                &st.fixed_single_quotes,
+            ]
+            .map(|c| c.load(Ordering::Relaxed));
+            (records, counts)
+        };
+        [run(input.len().max(1)), run(1)]
+    }
+
+    /// The quick route for top-level objects gives exactly what the state machine gives:
+    /// records, lines, indexes, errors and counters, for every shape it must decline too.
+    #[test]
+    fn the_quick_route_for_whole_objects_agrees_with_the_state_machine() {
+        let mut inputs: Vec<String> = [
+            "{\"a\":1}\n{\"b\":\"x\\\"y\"}\r\n\n{\"c\":[1,{\"d\":[]}]}",
+            "\u{feff}{\"a\":1} {\"b\":2},{\"c\":3}",
+            "{\n  \"a\": \"x y\",\n  \"b\": [1, 2]\n}\n{\"next\":true}",
+            "{\"a\":\"line\nbreak\"}\n{\"b\":\"tab\there\"}",
+            "{'a': 'single', 'b': True}\n{\"a\":\"it's fine\"}",
+            "{\"records\":[{\"a\":1},{\"b\":2}]}\n{\"c\":3}",
+            "{ \"RECORDS\" : [{\"a\":1}]}",
+            "{\"x\":1,\"records\":[{\"a\":1}]}\n{\"y\":2}",
+            "{\"x\":\"the records key\",\"records\":5}",
+            "{\"x\":\"mentions \\\"records\\\" only\"}",
+            "{\"esc\":\"a\\\nb\"}\n{\"after\":1}",
+            "garbage line\n{\"a\":1}\n[{\"b\":2},3]\n{\"c\":",
+            "{\"a\":{\"b\":{\"c\":\"}]}\"}}}\n{\"mismatched\":]\n{\"z\":0}",
+            "{\"big\":\"0123456789012345678901234567890123456789\"}\n{\"s\":1}",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // And every fixture record, one per line.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            let mut lines = String::new();
+            for e in rd.flatten() {
+                if let Ok(text) = std::fs::read_to_string(e.path()) {
+                    for raw in split(&text) {
+                        lines.push_str(&String::from_utf8_lossy(&raw.json));
+                        lines.push('\n');
+                    }
+                }
+            }
+            inputs.push(lines);
+        }
+        let small = EnvelopeConfig {
+            max_record_bytes: 32,
+            ..Default::default()
+        };
+        let plain = EnvelopeConfig {
+            fix_control_chars: false,
+            fix_single_quotes: false,
+            ..Default::default()
+        };
+        for input in &inputs {
+            for cfg in [&EnvelopeConfig::default(), &small, &plain] {
+                let [whole, bytewise] = whole_and_bytewise(input.as_bytes(), cfg);
+                assert_eq!(whole, bytewise, "{input:?} with {cfg:?}");
+            }
+        }
     }
 
     #[test]
