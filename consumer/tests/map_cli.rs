@@ -12,6 +12,16 @@ const SAMPLE: &str = concat!(
     "/../examples/records/azure-sample.json"
 );
 
+/// `azlog-hub map --dead-letter DL INPUT`, run to its end.
+fn map_with_dead_letters(input: &std::path::Path, dl: &std::path::Path) -> std::process::Output {
+    bin()
+        .args(["map", "--dead-letter"])
+        .arg(dl)
+        .arg(input)
+        .output()
+        .unwrap()
+}
+
 fn sample_count() -> usize {
     let text = std::fs::read_to_string(SAMPLE).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -183,12 +193,7 @@ fn bad_input_is_dead_lettered_with_reason_and_position_and_the_rest_maps() {
     )
     .unwrap();
     let dl = dir.path().join("dl/dead.ndjson");
-    let out = bin()
-        .args(["map", "--dead-letter"])
-        .arg(&dl)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out = map_with_dead_letters(&input, &dl);
     assert!(out.status.success(), "dead letters do not fail the run");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
@@ -342,12 +347,7 @@ fn interleaved_families_come_out_in_input_order_as_each_record_maps_alone() {
     let input = dir.path().join("mixed.ndjson");
     std::fs::write(&input, text).unwrap();
     let dl = dir.path().join("dead.ndjson");
-    let out = bin()
-        .args(["map", "--dead-letter"])
-        .arg(&dl)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out = map_with_dead_letters(&input, &dl);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();

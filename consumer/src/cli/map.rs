@@ -88,17 +88,16 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
             )
         };
         let records = RecordReader::with_stats(reader, env_cfg.clone(), stats.clone());
-        let result = map_stream(
-            records,
-            &format!("file:{source}"),
-            &mapper,
+        let mut cx = MapContext {
+            source: &format!("file:{source}"),
+            mapper: &mapper,
             options,
-            &mut dead,
-            &mut summary,
-            &mut renderer,
-            &mut out,
-        )
-        .with_context(|| format!("reading {source}"));
+            dead: &mut dead,
+            summary: &mut summary,
+            renderer: &mut renderer,
+        };
+        let result =
+            map_stream(records, &mut cx, &mut out).with_context(|| format!("reading {source}"));
         if let Err(e) = result {
             if is_broken_pipe(&e) {
                 // The reader of our output went away (`map ... | head`): stop quietly.
@@ -119,6 +118,17 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What [`map_stream`] needs besides the records and the output.
+pub struct MapContext<'a> {
+    /// Where the records come from, for dead letters (`file:<path>`).
+    pub source: &'a str,
+    pub mapper: &'a Mapper,
+    pub options: MapOptions,
+    pub dead: &'a mut DeadLetterStore,
+    pub summary: &'a mut MapSummary,
+    pub renderer: &'a mut Renderer,
+}
+
 /// Splits, maps and writes every record of one input, in input order; bad ones go to `dead`.
 ///
 /// The records come in batches: those split from one read of the input (up to
@@ -128,15 +138,9 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
 /// caches and code of that family (docs/benchmarks.md: 10–15 % faster over the fixture mix).
 /// Lines of a batch before a record that fails to render are written before the error
 /// returns.
-#[allow(clippy::too_many_arguments)]
 pub fn map_stream<R: BufRead>(
     mut records: RecordReader<R>,
-    source: &str,
-    mapper: &Mapper,
-    options: MapOptions,
-    dead: &mut DeadLetterStore,
-    summary: &mut MapSummary,
-    renderer: &mut Renderer,
+    cx: &mut MapContext<'_>,
     out: &mut impl Write,
 ) -> Result<()> {
     let mut batch = Vec::new();
@@ -147,11 +151,9 @@ pub fn map_stream<R: BufRead>(
         while let Some(raw) = records.next_ready() {
             batch.push(raw);
         }
-        let mapped = map_batch(
-            &batch, source, mapper, options, dead, summary, renderer, &mut spans,
-        );
+        let mapped = map_batch(&batch, cx, &mut spans);
         // What mapped goes out even when a record failed to render.
-        renderer
+        cx.renderer
             .write_held(spans.iter().flatten(), out)
             .context("writing output")?;
         mapped?;
@@ -162,17 +164,20 @@ pub fn map_stream<R: BufRead>(
 /// Maps and renders one batch ([`map_stream`]): `spans[i]` is where the line(s) of
 /// `batch[i]` are held in `renderer` (`None` for a dead letter). On a render error, the
 /// spans (and the count of mapped records) are those before the failing record.
-#[allow(clippy::too_many_arguments)]
 fn map_batch(
     batch: &[RawRecord],
-    source: &str,
-    mapper: &Mapper,
-    options: MapOptions,
-    dead: &mut DeadLetterStore,
-    summary: &mut MapSummary,
-    renderer: &mut Renderer,
+    cx: &mut MapContext<'_>,
     spans: &mut Vec<Option<Range<usize>>>,
 ) -> Result<()> {
+    let MapContext {
+        source,
+        mapper,
+        options,
+        dead,
+        summary,
+        renderer,
+    } = cx;
+    let (source, options): (&str, MapOptions) = (source, *options);
     spans.clear();
     spans.resize(batch.len(), None);
     let mut digits = itoa::Buffer::new();
