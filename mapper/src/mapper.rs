@@ -172,21 +172,8 @@ impl Mapper {
         if !matches!(tree, Node::Object(_)) {
             return Err(MapError::NotAnObject(tree.type_name()));
         }
-        // Borrowed in place (moving the buffers in and out of the cell cost three copies of
-        // the struct per record); a nested call on the same thread, which does not happen,
-        // would get fresh buffers.
-        let record = SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => {
-                self.map_tree(&tree, input, ingested_ns, options, &mut scratch, None)
-            }
-            Err(_) => self.map_tree(
-                &tree,
-                input,
-                ingested_ns,
-                options,
-                &mut Scratch::default(),
-                None,
-            ),
+        let record = with_scratch(|scratch| {
+            self.map_tree(&tree, input, ingested_ns, options, scratch, None)
         });
         Ok(record)
     }
@@ -200,15 +187,13 @@ impl Mapper {
         if !matches!(tree, Node::Object(_)) {
             return Err(MapError::NotAnObject(tree.type_name()));
         }
-        let family = SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.family_index(&tree, &mut scratch),
-            Err(_) => self.family_index(&tree, &mut Scratch::default()),
-        });
+        let family = with_scratch(|scratch| self.family_index(&tree, scratch));
         Ok(Parsed { tree, family })
     }
 
-    /// The second half of [`Mapper::map_with`]: maps a record that [`Mapper::parse`] read
-    /// (from `input.json`), as the family it detected. The record is the one `map_with` gives.
+    /// The second half of [`Mapper::map_with`]: maps a record that this mapper's
+    /// [`Mapper::parse`] read (from `input.json`), as the family it detected. The record is
+    /// the one `map_with` gives.
     pub fn map_parsed(
         &self,
         parsed: &Parsed<'_>,
@@ -221,24 +206,9 @@ impl Mapper {
             .families
             .get(parsed.family)
             .unwrap_or(&self.plan.fallback);
-        let tree = &parsed.tree;
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.map_tree(
-                tree,
-                input,
-                ingested_ns,
-                options,
-                &mut scratch,
-                Some(family),
-            ),
-            Err(_) => self.map_tree(
-                tree,
-                input,
-                ingested_ns,
-                options,
-                &mut Scratch::default(),
-                Some(family),
-            ),
+        with_scratch(|scratch| {
+            let tree = &parsed.tree;
+            self.map_tree(tree, input, ingested_ns, options, scratch, Some(family))
         })
     }
 
@@ -501,6 +471,16 @@ impl Mapper {
             })
             .unwrap_or(&self.plan.fallback)
     }
+}
+
+/// Runs `f` with this thread's work buffers, borrowed in place (moving the buffers in and
+/// out of the cell cost three copies of the struct per record); a nested call on the same
+/// thread, which does not happen, would get fresh buffers.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
 }
 
 thread_local! {
