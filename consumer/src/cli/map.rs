@@ -118,6 +118,11 @@ pub fn run(args: MapArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// At most this many records in one batch of [`map_stream`]: a read of tiny records (`{}`
+/// lines: 350,000 per MiB) would otherwise hold the output of all of them at once, about a
+/// hundred times the input. The bench input has about 1,000 records per read.
+const MAX_BATCH: usize = 4096;
+
 /// What [`map_stream`] needs besides the records and the output.
 pub struct MapContext<'a> {
     /// Where the records come from, for dead letters (`file:<path>`).
@@ -133,7 +138,7 @@ pub struct MapContext<'a> {
 ///
 /// The records come in batches: those split from one read of the input (up to
 /// [`READ_BUFFER`] bytes of a file; a pipe gives what it holds, so a slow stream is never
-/// waited for). A batch is mapped and rendered family by family, then written in input
+/// waited for), at most [`MAX_BATCH`] at a time. A batch is mapped and rendered family by family, then written in input
 /// order; the records of one family mapped one after another share the branch history,
 /// caches and code of that family (docs/benchmarks.md: 10–15 % faster over the fixture mix).
 /// Lines of a batch before a record that fails to render are written before the error
@@ -148,7 +153,10 @@ pub fn map_stream<R: BufRead>(
     while let Some(first) = records.next() {
         batch.clear();
         batch.push(first?);
-        while let Some(raw) = records.next_ready() {
+        while batch.len() < MAX_BATCH {
+            let Some(raw) = records.next_ready() else {
+                break;
+            };
             batch.push(raw);
         }
         let mapped = map_batch(&batch, cx, &mut spans);
