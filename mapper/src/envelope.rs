@@ -72,7 +72,7 @@ pub struct RawRecord {
 /// (≈ 1,000 records of the bench input) it ran 12–14 % faster over the 100 MB fixture mix
 /// than with 256 KiB reads (≈ 250 records, too few to repeat a family), while the serde_json
 /// baseline (`examples/parse_only.rs`, which reads the same way) did not change. A pipe
-/// still gives what it holds (at most 64 KiB on Linux) to each read.
+/// still gives what it holds (64 KiB by default on Linux) to each read.
 pub const READ_BUFFER: usize = 1 << 20;
 
 /// How much of an oversize or garbage piece is kept for the dead-letter store.
