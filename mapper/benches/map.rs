@@ -20,6 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use azlog_mapper::mapper::MapOptions;
 use azlog_mapper::path::Node;
 use azlog_mapper::{MapInput, Mapper, Position};
 use criterion::{black_box, Criterion, Throughput};
@@ -146,6 +147,28 @@ fn map_all(mapper: &Mapper, recs: &[String]) -> usize {
     n
 }
 
+/// What `azlog-hub map` does with the records of one read: every record parsed and its family
+/// detected first, then mapped family by family (`Mapper::parse`, `Mapper::map_parsed`), the
+/// pass being one batch. The records are dropped, as in `map_all`.
+#[inline(never)]
+fn map_grouped_all(mapper: &Mapper, recs: &[String]) -> usize {
+    let mut parsed: Vec<_> = recs
+        .iter()
+        .filter_map(|r| mapper.parse(r).ok().map(|p| (p, r.as_str())))
+        .collect();
+    parsed.sort_by_key(|(p, _)| p.family());
+    for (p, json) in &parsed {
+        let input = MapInput {
+            json,
+            position: Position::default(),
+            enqueued_ns: Some(1_661_191_700_000_000_000),
+        };
+        let rec = mapper.map_parsed(p, input, 1_661_191_800_000_000_000, MapOptions::default());
+        black_box(rec);
+    }
+    parsed.len()
+}
+
 /// The first step of `map_all` alone: each record's tree (`Node::parse`), dropped again.
 #[inline(never)]
 fn tree_all(recs: &[String]) -> usize {
@@ -204,7 +227,8 @@ fn main() {
     eprintln!("{n} records, {bytes} bytes, {mapped} map without error");
 
     // For instruction counters (`valgrind --tool=callgrind --toggle-collect='*map_all*'`):
-    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` / `tree:N` runs N passes of one loop and exits.
+    // `AZLOG_BENCH_PASSES=map:N` / `parse:N` / `tree:N` / `grouped:N` runs N passes of one
+    // loop and exits.
     // `map_all` has run once already (the check above), so under `'*map_all*'` callgrind counts
     // N + 1 map passes, the first one cold: take `map:N` minus `map:0` for N steady passes
     // (`mapper/benches/callgrind-ratio.sh` does).
@@ -215,6 +239,7 @@ fn main() {
             match what {
                 "parse" => black_box(parse_all(&recs)),
                 "tree" => black_box(tree_all(&recs)),
+                "grouped" => black_box(map_grouped_all(&mapper, &recs)),
                 _ => black_box(map_all(&mapper, &recs)),
             };
         }
@@ -227,11 +252,14 @@ fn main() {
     }
     // Alternate short rounds and keep each side's best, so load from other processes on a
     // shared machine distorts the ratio less.
-    let (mut parse, mut map, mut tree) = (0f64, 0f64, 0f64);
+    let (mut parse, mut map, mut tree, mut grouped) = (0f64, 0f64, 0f64, 0f64);
     for _ in 0..5 {
         parse = parse.max(rate(Duration::from_millis(600), || parse_all(&recs)));
         map = map.max(rate(Duration::from_millis(600), || map_all(&mapper, &recs)));
         tree = tree.max(rate(Duration::from_millis(200), || tree_all(&recs)));
+        grouped = grouped.max(rate(Duration::from_millis(300), || {
+            map_grouped_all(&mapper, &recs)
+        }));
     }
     let mb = bytes as f64 / 1e6;
     println!(
@@ -245,6 +273,11 @@ fn main() {
         map * mb
     );
     println!("ratio map/parse-only: {:.0} %", 100.0 * map / parse);
+    println!(
+        "  the pass as one batch, family by family, as azlog-hub map does: {:>8.0} records/s, {:.0} % of parse-only",
+        grouped * n as f64,
+        100.0 * grouped / parse
+    );
     // Where the mapping time goes: its first step, the record's tree, measured alone.
     println!(
         "  of which the tree (Node::parse): {:>8.0} records/s, {:.0} % of the map time",
