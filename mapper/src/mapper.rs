@@ -187,7 +187,8 @@ impl Mapper {
         if !matches!(tree, Node::Object(_)) {
             return Err(MapError::NotAnObject(tree.type_name()));
         }
-        let family = with_scratch(|scratch| self.family_index(&tree, scratch));
+        let family =
+            with_scratch(|scratch| self.with_doc(&tree, scratch, |doc, s| self.detect(doc, s)));
         Ok(Parsed { tree, family })
     }
 
@@ -201,28 +202,16 @@ impl Mapper {
         ingested_ns: i64,
         options: MapOptions,
     ) -> Record {
-        let family = self
-            .plan
-            .families
-            .get(parsed.family)
-            .unwrap_or(&self.plan.fallback);
+        let family = self.family(parsed.family);
         with_scratch(|scratch| {
             let tree = &parsed.tree;
             self.map_tree(tree, input, ingested_ns, options, scratch, Some(family))
         })
     }
 
-    /// The index in [`Plan::families`] of the family `tree` selects (its length for the
-    /// fallback family).
-    fn family_index(&self, tree: &Node<'_>, scratch: &mut Scratch) -> usize {
-        self.with_doc(tree, scratch, |doc, s| {
-            let family = self.detect(doc, s);
-            self.plan
-                .families
-                .iter()
-                .position(|f| std::ptr::eq(f, family))
-                .unwrap_or(self.plan.families.len())
-        })
+    /// The family at `index` in [`Plan::families`]; the fallback family past its end.
+    fn family(&self, index: usize) -> &FamilyPlan {
+        self.plan.families.get(index).unwrap_or(&self.plan.fallback)
     }
 
     /// Hands a record back once its caller is done with it: its fields vector (emptied) is
@@ -254,7 +243,7 @@ impl Mapper {
         let (family, ts, mut ts_raw, mut notes) = self.with_doc(tree, scratch, |doc, s| {
             let family = match known {
                 Some(family) => family,
-                None => self.detect(doc, s),
+                None => self.family(self.detect(doc, s)),
             };
             if let Some(payload) = &family.payload {
                 for (path, base) in &payload.copies {
@@ -418,8 +407,9 @@ impl Mapper {
         result
     }
 
-    /// The family that a record's tree selects.
-    fn detect(&self, doc: &Doc<'_, '_, '_>, s: &mut Work) -> &FamilyPlan {
+    /// The index in [`Plan::families`] of the family that a record's tree selects (its
+    /// length for the fallback family; see [`Mapper::family`]).
+    fn detect(&self, doc: &Doc<'_, '_, '_>, s: &mut Work) -> usize {
         let index = &self.plan.detect_index;
         let candidate = &mut s.candidate;
         candidate.clear();
@@ -462,14 +452,13 @@ impl Mapper {
             .families
             .iter()
             .zip(candidate.iter())
-            .filter(|(_, c)| **c)
-            .map(|(f, _)| f)
-            .find(|f| {
-                f.detect
+            .position(|(f, &c)| {
+                c && f
+                    .detect
                     .iter()
                     .any(|block| block.iter().all(|c| doc.test(c)))
             })
-            .unwrap_or(&self.plan.fallback)
+            .unwrap_or(self.plan.families.len())
     }
 }
 
