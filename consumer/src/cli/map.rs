@@ -138,9 +138,10 @@ pub struct MapContext<'a> {
 ///
 /// The records come in batches: those split from one read of the input (up to
 /// [`READ_BUFFER`] bytes of a file; a pipe gives what it holds, so a slow stream is never
-/// waited for), at most [`MAX_BATCH`] at a time. A batch is mapped and rendered family by family, then written in input
-/// order; the records of one family mapped one after another share the branch history,
-/// caches and code of that family (docs/benchmarks.md: 10–15 % faster over the fixture mix).
+/// waited for), at most [`MAX_BATCH`] at a time. A batch is mapped and rendered family by
+/// family, then written in input order; the records of one family mapped one after another
+/// share the branch history, caches and code of that family (docs/benchmarks.md: 12 % faster
+/// over the fixture mix).
 /// Lines of a batch before a record that fails to render are written before the error
 /// returns.
 pub fn map_stream<R: BufRead>(
@@ -181,11 +182,10 @@ fn map_batch(
         source,
         mapper,
         options,
-        dead,
-        summary,
-        renderer,
-    } = cx;
-    let (source, options): (&str, MapOptions) = (source, *options);
+        ref mut dead,
+        ref mut summary,
+        ref mut renderer,
+    } = *cx;
     spans.clear();
     spans.resize(batch.len(), None);
     let mut digits = itoa::Buffer::new();
