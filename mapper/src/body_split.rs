@@ -107,6 +107,7 @@ pub(crate) fn object_end(body: &[u8], start: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::envelope::{EnvelopeConfig, RecordReader};
+    use crate::test_fixtures::fixture_records;
 
     /// What the streaming splitter gives for `body`.
     fn streamed(body: &[u8]) -> Vec<RawRecord> {
@@ -124,31 +125,6 @@ mod tests {
             }
             None => false,
         }
-    }
-
-    fn fixture_records() -> Vec<String> {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        names.sort();
-        let mut out = Vec::new();
-        for p in names {
-            let Ok(text) = std::fs::read_to_string(&p) else {
-                continue;
-            };
-            if let Ok(serde_json::Value::Object(mut o)) = serde_json::from_str(&text) {
-                if let Some(serde_json::Value::Array(items)) = o.remove("records") {
-                    out.extend(items.iter().map(|i| i.to_string()));
-                }
-            }
-        }
-        out
     }
 
     #[test]

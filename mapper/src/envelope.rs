@@ -1080,20 +1080,8 @@ mod tests {
         .map(str::to_owned)
         .to_vec();
         // And every fixture record, one per line.
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            let mut lines = String::new();
-            for e in rd.flatten() {
-                if let Ok(text) = std::fs::read_to_string(e.path()) {
-                    for raw in split(&text) {
-                        lines.push_str(&String::from_utf8_lossy(&raw.json));
-                        lines.push('\n');
-                    }
-                }
-            }
-            inputs.push(lines);
-        }
+        let fixtures = crate::test_fixtures::fixture_records();
+        inputs.push(fixtures.iter().map(|r| format!("{r}\n")).collect());
         let small = EnvelopeConfig {
             max_record_bytes: 32,
             ..Default::default()

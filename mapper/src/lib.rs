@@ -25,6 +25,8 @@ pub mod payload_keys;
 mod root_index;
 pub mod schema;
 mod scratch;
+#[cfg(test)]
+mod test_fixtures;
 pub mod winxml;
 
 pub use mapper::{MapError, MapInput, Mapper};
