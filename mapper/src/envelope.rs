@@ -725,7 +725,11 @@ fn is_envelope_prefix(buf: &[u8]) -> bool {
 
 /// A buffered top-level object that may hold a `records` array after other keys.
 fn looks_like_late_envelope(buf: &[u8]) -> bool {
-    memchr::memmem::find(buf, b"\"records\"").is_some()
+    // Built once: `memmem::find` sets a searcher up on every call, which cost more than the
+    // search over a record of a few KB.
+    static RECORDS_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"records\""));
+    RECORDS_KEY.find(buf).is_some()
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
