@@ -1,13 +1,14 @@
 //! The quick route of [`crate::envelope::split_body`] for the usual event body: one
 //! `{"records":[{...},{...}]}` envelope (whitespace between tokens allowed), whose records are objects with
 //! no raw control character inside a string and no single quote outside one (nothing for the
-//! sanitizers to do). Such a body is split with a scanner that steps over string contents
-//! eight bytes at a time and copies each record once, instead of feeding every byte through
+//! sanitizers to do). Such a body is split with a scanner that finds each record's end 64
+//! bytes at a time ([`crate::object_end`]) and copies each record once, instead of feeding every byte through
 //! the streaming splitter's state machine. Anything else (another shape, a sanitizer case,
 //! a truncated or oversize record, trailing data) is declined, and the streaming splitter
 //! reads the body as before; for a body it accepts, the records are the ones the streaming
 //! splitter gives (the tests compare the two).
-use crate::envelope::{compact_multiline, plain_string_run, RawRecord};
+use crate::envelope::{compact_multiline, RawRecord};
+use crate::object_end::object_end;
 
 /// The records of `body` when it is a plain envelope (see the module), else `None`.
 pub(crate) fn plain_envelope(body: &[u8], max_record_bytes: usize) -> Option<Vec<RawRecord>> {
@@ -67,40 +68,6 @@ fn skip_ws(body: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// The index of the bracket that closes the object opening at `start`; `None` at a raw
-/// control character in a string, a single quote outside strings, or the end of the body.
-/// (Also the quick route of the streaming splitter for a top-level object within one read.)
-pub(crate) fn object_end(body: &[u8], start: usize) -> Option<usize> {
-    let mut depth = 0u32;
-    let mut i = start;
-    loop {
-        match *body.get(i)? {
-            b'"' => {
-                i += 1;
-                loop {
-                    i += plain_string_run(body.get(i..)?);
-                    match *body.get(i)? {
-                        b'"' => break,
-                        // The escaped byte, whatever it is, as the streaming splitter takes it.
-                        b'\\' => i += 2,
-                        _ => return None,
-                    }
-                }
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            b'\'' => return None,
-            _ => {}
-        }
-        i += 1;
-    }
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ impl<R: BufRead> RecordReader<R> {
     /// The length of the top-level object at the start of `s` when the quick route takes it
     /// ([`RecordReader::consume_chunk`]): it ends within `s`, fits the record limit, has no
     /// raw control character inside a string and no single quote outside one
-    /// ([`crate::body_split::object_end`]), and is not an envelope (no `"records"` in it; an
+    /// ([`crate::object_end::object_end`]), and is not an envelope (no `"records"` in it; an
     /// object starting `{"records"` is declined before it is scanned). For such an object the
     /// state machine would copy every byte unchanged; otherwise it reads the object as before.
     fn plain_object(&self, s: &[u8]) -> Option<usize> {
@@ -298,7 +298,7 @@ impl<R: BufRead> RecordReader<R> {
         {
             return None;
         }
-        let len = crate::body_split::object_end(s, 0)? + 1;
+        let len = crate::object_end::object_end(s, 0)? + 1;
         let json = s.get(..len)?;
         (len <= self.cfg.max_record_bytes && !looks_like_late_envelope(json)).then_some(len)
     }

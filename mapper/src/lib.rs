@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod extract;
 mod layout;
 pub mod mapper;
+mod object_end;
 pub mod path;
 pub mod payload_keys;
 mod root_index;
