@@ -218,11 +218,9 @@ fn map_batch(
             summary.dead_lettered += 1;
         }
     }
-    // Family by family (in input order within a family).
-    parsed.sort_by_key(|(p, i, _)| (p.family(), *i));
     // The first record (in input order) that failed to render, and why.
     let mut failed: Option<(usize, std::io::Error)> = None;
-    for (p, i, json) in &parsed {
+    for (p, i, json) in by_family(&parsed, |(p, _, _)| p.family()) {
         if failed.as_ref().is_some_and(|(at, _)| i > at) {
             continue; // After a failure only the records before it are written.
         }
@@ -257,6 +255,33 @@ fn map_batch(
         Some((_, e)) => Err(anyhow::Error::new(e).context("writing output")),
         None => Ok(()),
     }
+}
+
+/// The items family by family (families in index order, items in their order within one):
+/// a counting sort of references, as the family indexes are small (moving the parsed
+/// records themselves in a comparison sort took 1 % of `map`'s instructions).
+fn by_family<T>(items: &[T], family: impl Fn(&T) -> usize) -> Vec<&T> {
+    let families = items.iter().map(&family).max().map_or(0, |f| f + 1);
+    // `next[f]`: where the next item of family `f` goes.
+    let mut next = vec![0usize; families + 1];
+    for item in items {
+        if let Some(n) = next.get_mut(family(item) + 1) {
+            *n += 1;
+        }
+    }
+    for f in 1..next.len() {
+        next[f] += next[f - 1];
+    }
+    let mut out: Vec<Option<&T>> = vec![None; items.len()];
+    for item in items {
+        if let Some(at) = next.get_mut(family(item)) {
+            if let Some(slot) = out.get_mut(*at) {
+                *slot = Some(item);
+            }
+            *at += 1;
+        }
+    }
+    out.into_iter().flatten().collect()
 }
 
 /// A record's line number as its position's sequence number.
@@ -314,4 +339,27 @@ fn report(summary: &MapSummary, stats: &EnvelopeStats, dead: &DeadLetterStore) {
         stats.fixed_control_chars.load(Relaxed),
         stats.fixed_single_quotes.load(Relaxed),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_family;
+
+    #[test]
+    fn by_family_groups_in_family_order_keeping_the_order_within_each() {
+        // (family, input position)
+        let items: Vec<(usize, usize)> = [3, 0, 3, 7, 0, 0, 3, 7, 1]
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| (f, i))
+            .collect();
+        let grouped: Vec<(usize, usize)> = by_family(&items, |&(f, _)| f)
+            .into_iter()
+            .copied()
+            .collect();
+        let mut want = items.clone();
+        want.sort_by_key(|&(f, i)| (f, i));
+        assert_eq!(grouped, want);
+        assert!(by_family(&[] as &[(usize, usize)], |&(f, _)| f).is_empty());
+    }
 }
