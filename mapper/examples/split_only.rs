@@ -28,7 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if line.trim().is_empty() {
             continue;
         }
-        body.extend_from_slice(if in_body == 0 { b"{\"records\":[" } else { b"," });
+        body.extend_from_slice(if in_body == 0 {
+            b"{\"records\":["
+        } else {
+            b","
+        });
         body.extend_from_slice(line.as_bytes());
         in_body += 1;
         if in_body == per.max(1) {

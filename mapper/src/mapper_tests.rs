@@ -954,3 +954,24 @@ fn shared_field_conditions_share_a_memo_slot() {
     }
     assert!(used.iter().all(|&u| u));
 }
+
+/// A source key becomes one dotted-key segment: each `.` an `_` (also leading, trailing and
+/// doubled ones), the empty key `_`, any other text as it is.
+#[test]
+fn key_segments_replace_every_dot() {
+    for (seg, want) in [
+        ("", "_"),
+        ("plain", "plain"),
+        (
+            "http://schemas.microsoft.com/identity/claims/name",
+            "http://schemas_microsoft_com/identity/claims/name",
+        ),
+        (".a..b.", "_a__b_"),
+        ("é.ü", "é_ü"),
+        (".", "_"),
+    ] {
+        let mut key = String::from("azure.x");
+        push_key_segment(&mut key, seg);
+        assert_eq!(key, format!("azure.x{want}"), "{seg:?}");
+    }
+}
