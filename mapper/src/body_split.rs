@@ -2,8 +2,8 @@
 //! `{"records":[{...},{...}]}` envelope (whitespace between tokens allowed), whose records are objects with
 //! no raw control character inside a string and no single quote outside one (nothing for the
 //! sanitizers to do). Such a body is split with a scanner that finds each record's end 64
-//! bytes at a time ([`crate::object_end`]) and copies each record once, instead of feeding every byte through
-//! the streaming splitter's state machine. Anything else (another shape, a sanitizer case,
+//! bytes at a time ([`crate::object_end`]) and copies each record once, instead of feeding
+//! every byte through the streaming splitter's state machine. Anything else (another shape, a sanitizer case,
 //! a truncated or oversize record, trailing data) is declined, and the streaming splitter
 //! reads the body as before; for a body it accepts, the records are the ones the streaming
 //! splitter gives (the tests compare the two).

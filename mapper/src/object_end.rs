@@ -4,11 +4,12 @@
 //!
 //! [`object_end_bytewise`] defines the answer: it walks the bytes, stepping over string
 //! contents eight at a time. On x86-64, [`object_end`] gives the same answer from 64-byte
-//! blocks: SSE2 compares (AVX2 where the CPU has it) turn each block into bit masks (quotes, backslashes, brackets,
-//! control characters, single quotes); the escaped bytes and the bytes inside strings follow
-//! from those masks with a few integer operations (the method of simdjson's string scanner),
-//! and only brackets outside strings are looked at one by one. The tests compare the two on every fixture
-//! and on random texts built from the bytes that matter.
+//! blocks: SSE2 compares (AVX2 where the CPU has it) turn each block into bit masks (quotes,
+//! backslashes, brackets, control characters, single quotes); the escaped bytes and the
+//! bytes inside strings follow from those masks with a few integer operations (the method of
+//! simdjson's string scanner), and only brackets outside strings are looked at one by one.
+//! The tests compare the two on every fixture and on random texts built from the bytes that
+//! matter.
 
 /// The index of the bracket that closes the object opening at `start`; `None` at a raw
 /// control character in a string, a single quote outside strings, or the end of the body.
@@ -208,12 +209,12 @@ mod blocks {
             let in_string = prefix_xor(quote) ^ in_string_carry;
             in_string_carry = ((in_string as i64) >> 63) as u64;
             let outside = !in_string & !quote & valid;
-            let stop = (m.control & in_string & !escaped & !quote)
+            // `in_string` runs on past the end of a last, short block (over its zero padding).
+            let stop = (m.control & in_string & !escaped & valid)
                 | (m.single & outside)
                 | (m.backslash & outside);
             let open = m.open & outside;
             let close = m.close & outside;
-            let stop = stop & valid;
             // One step per bracket (a few per block): counting them with `count_ones` costs
             // more without the POPCNT instruction, which the x86-64 baseline lacks.
             let mut events = open | close | stop;
