@@ -67,12 +67,14 @@ for _ in $(seq 1 "$runs"); do
   /usr/bin/time -f "lines %e %U %S" -a -o "$times" "$parse" --lines "$data" > /dev/null 2>&1
   /usr/bin/time -f "map %e %U %S" -a -o "$times" \
     "$hub" map --no-original --dead-letter "$work/dead.ndjson" "$data" > /dev/null 2> "$work/map.err"
+  /usr/bin/time -f "map1 %e %U %S" -a -o "$times" \
+    "$hub" map --jobs 1 --no-original --dead-letter "$work/dead.ndjson" "$data" > /dev/null 2>&1
 done
 recs=$(cut -d' ' -f1 "$work/parse.out")
-python3 - "$recs" "$size" "$times" <<'PY'
+python3 - "$recs" "$size" "$times" "$(nproc)" <<'PY'
 import sys
-recs, size, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-runs = {"parse": [], "lines": [], "map": []}
+recs, size, path, cores = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+runs = {"parse": [], "lines": [], "map": [], "map1": []}
 for line in open(path):
     kind, wall, user, sys_ = line.split()
     runs[kind].append((float(wall), float(user) + float(sys_)))
@@ -84,13 +86,16 @@ print(f"{'run (best of ' + str(len(runs['map'])) + ')':<34}{'wall s':>8}{'record
 for k, label in (
     ("parse", "serde_json parse-only (baseline)"),
     ("lines", "serde_json alone, lines (strict)"),
-    ("map", "azlog-hub map --format ecs"),
+    ("map1", "azlog-hub map --jobs 1"),
+    ("map", f"azlog-hub map ({cores} mapping threads)"),
 ):
     w, c = best[k]
     print(f"{label:<34}{w:>8.2f}{recs / w:>12,.0f}{mb / w:>8.1f}{c:>8.2f}")
-(pw, pc), (lw, lc), (mw, mc) = best["parse"], best["lines"], best["map"]
-print(f"map throughput = {pw / mw:.0%} of parse-only by wall clock, {pc / mc:.0%} by CPU time (target >= 50%)")
-print(f"  against serde_json alone on the lines (no envelope reader): {lw / mw:.0%} by wall clock, {lc / mc:.0%} by CPU time")
+(pw, pc), (lw, lc), (m1w, m1c), (mw, mc) = best["parse"], best["lines"], best["map1"], best["map"]
+# serde_json parses on one thread; `map` maps on every core by default. Per core the fair
+# comparison is --jobs 1 by CPU time; by wall clock, the default run is what a user waits for.
+print(f"map per core (--jobs 1, CPU time) = {pc / m1c:.0%} of parse-only; against serde_json alone on the lines: {lc / m1c:.0%} (target >= 50%)")
+print(f"map on {cores} threads, wall clock = {pw / mw:.0%} of parse-only (one thread); against serde_json alone: {lw / mw:.0%}; {m1w / mw:.2f}x --jobs 1")
 if min(min(v) for v in best.values()) < 0.1:
     print("  (some runs took under 0.1 s, near /usr/bin/time's 10 ms resolution: these ratios mean little; use MB >= 100)")
 PY

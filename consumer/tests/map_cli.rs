@@ -424,3 +424,149 @@ fn a_schema_overlay_changes_the_mapping_without_recompiling() {
         "schema errors name the file and line: {err}"
     );
 }
+
+/// `--jobs N` changes the speed, never the output: over several reads of mixed families with
+/// bad lines (one not UTF-8) and an input that fails at the end, 1, 2 and 5 mapping threads
+/// write the same lines, the same dead letters, the same summary and the same exit code.
+#[test]
+fn mapping_threads_change_nothing_but_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = [
+        r#"{"time":"2022-08-22T18:07:16Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","properties":{"seq":SEQ}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"SignInLogs","resultType":"50126","properties":{"userPrincipalName":"alice@contoso.com","ipAddress":"203.0.113.9","seq":SEQ}}"#,
+        r#"{"category":"SomethingNew","operationName":"Unknown/op","properties":{"seq":SEQ}}"#,
+    ];
+    let mut text = Vec::new();
+    for i in 0..24_000 {
+        match i % 1_499 {
+            700 => text.extend_from_slice(b"{\"time\": 1,,}\n"),
+            701 => text.extend_from_slice(b"{\"category\":\"\xff\xfe\"}\n"),
+            _ => {
+                text.extend_from_slice(templates[i % 3].replace("SEQ", &i.to_string()).as_bytes());
+                text.push(b'\n');
+            }
+        }
+    }
+    assert!(
+        text.len() > 3 << 20,
+        "{} bytes: four reads or more",
+        text.len()
+    );
+    let input = dir.path().join("mixed.ndjson");
+    std::fs::write(&input, text).unwrap();
+    type Run = (
+        Option<i32>,
+        Vec<serde_json::Value>,
+        Vec<serde_json::Value>,
+        String,
+    );
+    let runs: Vec<Run> = ["1", "2", "5"]
+        .iter()
+        .map(|jobs| {
+            let dl = dir.path().join(format!("dead-{jobs}.ndjson"));
+            let out = bin()
+                .args(["map", "--jobs", jobs, "--dead-letter"])
+                .arg(&dl)
+                .arg(&input)
+                .arg(dir.path().join("missing.json"))
+                .output()
+                .unwrap();
+            let dead = std::fs::read_to_string(&dl).unwrap();
+            (
+                out.status.code(),
+                mask_run_times(&String::from_utf8(out.stdout).unwrap()),
+                mask_run_times(&dead),
+                String::from_utf8(out.stderr).unwrap(),
+            )
+        })
+        .collect();
+    let (code, stdout, dead, stderr) = &runs[0];
+    assert_eq!(*code, Some(2), "{stderr}");
+    assert!(stderr.contains("missing.json"), "{stderr}");
+    assert_eq!(stdout.len(), 24_000 - 2 * 16);
+    assert_eq!(dead.len(), 2 * 16);
+    for (jobs, run) in ["2", "5"].iter().zip(&runs[1..]) {
+        assert_eq!(run.0, *code, "--jobs {jobs}");
+        assert!(run.1 == *stdout, "--jobs {jobs}: other lines");
+        assert!(run.2 == *dead, "--jobs {jobs}: other dead letters");
+        assert_eq!(run.3, *stderr, "--jobs {jobs}");
+    }
+}
+
+/// The documents of `text` (one per line) without the times of the run: `event.ingested`,
+/// `@timestamp` where it fell back to it, a dead letter's `time`.
+fn mask_run_times(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|line| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let fallback = v.pointer("/azlog/timestamp_fallback").is_some();
+            let doc = v.as_object_mut().unwrap();
+            if fallback {
+                doc.remove("@timestamp");
+            }
+            if let Some(event) = doc.get_mut("event").and_then(|e| e.as_object_mut()) {
+                event.remove("ingested");
+            }
+            if doc.contains_key("reason") {
+                doc.remove("time");
+            }
+            v
+        })
+        .collect()
+}
+
+/// A live stream: each line comes out as soon as it maps, while stdin stays open; when the
+/// reader of the output goes away, `map` ends quietly even though it is still waiting on
+/// stdin (with one mapping thread and with several).
+#[test]
+fn a_live_stream_is_mapped_as_it_comes_and_a_closed_output_ends_the_run() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let record = b"{\"category\":\"SignInLogs\",\"time\":\"2022-08-22T18:07:16Z\"}\n";
+    for jobs in ["1", "3"] {
+        let mut child = bin()
+            .args(["map", "--no-original", "--jobs", jobs, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        stdin.write_all(record).unwrap();
+        stdin.flush().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout);
+            let mut first = String::new();
+            lines.read_line(&mut first).unwrap();
+            tx.send(first).unwrap();
+            // `lines` (the only reader of the output) is dropped here.
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("--jobs {jobs}: no line while stdin stays open"));
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(v["@timestamp"], "2022-08-22T18:07:16.000Z");
+        // Give the reading thread time to drop the pipe, then map one more record: its
+        // write fails, and the run ends although stdin is still open.
+        std::thread::sleep(Duration::from_millis(200));
+        stdin.write_all(record).unwrap();
+        stdin.flush().unwrap();
+        let mut status = None;
+        for _ in 0..200 {
+            if let Some(s) = child.try_wait().unwrap() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let Some(status) = status else {
+            child.kill().ok();
+            panic!("--jobs {jobs}: still running 10 s after its output closed");
+        };
+        assert!(status.success(), "--jobs {jobs}: {status}");
+        drop(stdin);
+    }
+}

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 pub mod check_config;
 pub mod demo;
 pub mod map;
+mod map_batch;
+mod map_jobs;
 pub mod replay;
 pub mod run;
 pub mod source;
