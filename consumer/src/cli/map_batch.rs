@@ -145,6 +145,10 @@ impl<'m> BatchMapper<'m> {
             spans.truncate(at);
         }
         out.mapped = spans.iter().flatten().count() as u64;
+        // Sized first: a buffer that grows while it is written copies itself along (a new
+        // output of a mapping thread starts empty).
+        out.lines
+            .reserve(spans.iter().flatten().map(|span| span.len()).sum());
         // Writing into a Vec cannot fail.
         let _ = renderer.write_held(spans.iter().flatten(), &mut out.lines);
     }
