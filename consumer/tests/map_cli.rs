@@ -305,18 +305,18 @@ fn every_line_arrives_in_order_and_lines_before_an_error_are_printed() {
 fn interleaved_families_come_out_in_input_order_as_each_record_maps_alone() {
     let dir = tempfile::tempdir().unwrap();
     let templates = [
-        r#"{"time":"2022-08-22T18:07:16Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","callerIpAddress":"10.0.0.4","properties":{"id":"https://kv1.vault.azure.net/secrets/s","seq":N}}"#,
-        r#"{"time":"2022-08-22T18:07:16Z","category":"SignInLogs","operationName":"Sign-in activity","resultType":"0","properties":{"userPrincipalName":"alice@contoso.com","ipAddress":"203.0.113.9","seq":N}}"#,
-        r#"{"time":"2022-08-22T18:07:16Z","category":"Administrative","operationName":"Microsoft.Compute/virtualMachines/write","resultType":"Success","caller":"bob@contoso.com","properties":{"seq":N}}"#,
-        r#"{"time":"2022-08-22T18:07:16Z","category":"kube-audit","operationName":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read","properties":{"log":"{\"verb\":\"get\",\"user\":{\"username\":\"u\"}}","seq":N}}"#,
-        r#"{"category":"SomethingNew","operationName":"Unknown/op","properties":{"seq":N}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S1/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","callerIpAddress":"10.0.0.4","properties":{"id":"https://kv1.vault.azure.net/secrets/s","seq":SEQ}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"SignInLogs","operationName":"Sign-in activity","resultType":"0","properties":{"userPrincipalName":"alice@contoso.com","ipAddress":"203.0.113.9","seq":SEQ}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"Administrative","operationName":"Microsoft.Compute/virtualMachines/write","resultType":"Success","caller":"bob@contoso.com","properties":{"seq":SEQ}}"#,
+        r#"{"time":"2022-08-22T18:07:16Z","category":"kube-audit","operationName":"Microsoft.ContainerService/managedClusters/diagnosticLogs/Read","properties":{"log":"{\"verb\":\"get\",\"user\":{\"username\":\"u\"}}","seq":SEQ}}"#,
+        r#"{"category":"SomethingNew","operationName":"Unknown/op","properties":{"seq":SEQ}}"#,
     ];
     // The family each template maps to, each mapped alone.
     let families: Vec<String> = templates
         .iter()
         .map(|t| {
             let one = dir.path().join("one.json");
-            std::fs::write(&one, t.replace('N', "0")).unwrap();
+            std::fs::write(&one, t.replace("SEQ", "0")).unwrap();
             let out = bin()
                 .current_dir(dir.path())
                 .arg("map")
@@ -338,7 +338,7 @@ fn interleaved_families_come_out_in_input_order_as_each_record_maps_alone() {
             continue;
         }
         let t = i % templates.len();
-        let line = templates[t].replace('N', &i.to_string());
+        let line = templates[t].replace("SEQ", &i.to_string());
         text.push_str(&line);
         text.push('\n');
         good.push((line, t));
