@@ -33,13 +33,7 @@ work=.tools/bench
 mkdir -p "$work"
 data="$work/records-${mb}mb.ndjson"
 [ "$order" != mix ] && data="$work/records-${mb}mb-$order.ndjson"
-if [ -z "${AZLOG_BENCH_SKIP_BUILD:-}" ]; then
-  cargo build --release --locked -q -p azlog-hub --bin azlog-hub
-  cargo build --release --locked -q -p azlog-mapper --example parse_only
-fi
-target="${CARGO_TARGET_DIR:-target}/release"
-hub="${AZLOG_BENCH_BIN_DIR:-$target}/azlog-hub"
-parse="${AZLOG_BENCH_BIN_DIR:-$target/examples}/parse_only"
+. scripts/map-bench-bins.sh
 
 if [ ! -s "$data" ]; then
   if [ "$order" = samples ]; then

@@ -8,13 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kb="${1:-400}"
-if [ -z "${AZLOG_BENCH_SKIP_BUILD:-}" ]; then
-  cargo build --release --locked -q -p azlog-hub --bin azlog-hub
-  cargo build --release --locked -q -p azlog-mapper --example parse_only
-fi
-target="${CARGO_TARGET_DIR:-target}/release"
-hub="${AZLOG_BENCH_BIN_DIR:-$target}/azlog-hub"
-parse="${AZLOG_BENCH_BIN_DIR:-$target/examples}/parse_only"
+. scripts/map-bench-bins.sh
 work=.tools/bench/families
 mkdir -p "$work"
 ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
