@@ -11,7 +11,9 @@
 //! `(?:[...]|$)` are compiled to a backtracking matcher with the same leftmost-first
 //! semantics ([`Simple`]). It only runs on ASCII text (where Unicode `\s \d \w` are their
 //! ASCII sets and case folding is ASCII case folding) within a step budget; any other text,
-//! pattern or an exhausted budget takes the regex, so results are always the regex's.
+//! pattern or an exhausted budget takes the regex, so results are always the regex's. Among
+//! those, "field n of a separated text" (`^(?:[^,]*,){3}([^,]*),`, the NSG flow tuples) is cut
+//! with `memchr` alone, on any text ([`FieldOf`]).
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -68,6 +70,14 @@ impl Extractor {
     /// Capture group 1 of the first match, else the whole match.
     pub fn find<'s>(&self, text: &'s str) -> Option<&'s str> {
         if let Some(simple) = &self.simple {
+            // Exact on any UTF-8 text: an ASCII separator never occurs inside a multi-byte
+            // character, and `[^c]` takes every other character.
+            if let Some(field) = simple.field {
+                return match field.find(text.as_bytes()) {
+                    Outcome::Match(s, e) => text.get(s..e),
+                    Outcome::NoMatch | Outcome::GiveUp => None,
+                };
+            }
             if all_ascii(text.as_bytes()) {
                 match simple.find(text.as_bytes()) {
                     Outcome::Match(s, e) => return text.get(s..e),
@@ -219,6 +229,79 @@ struct Simple {
     /// and whether it can match the empty text. A quantified class tries a next position only
     /// when the rest can start there (see [`Matcher::may_start`]).
     follow: Vec<(Set, bool)>,
+    /// Set when the pattern picks one field of a separated text (see [`FieldOf`]).
+    field: Option<FieldOf>,
+}
+
+/// `^(?:[^c]*c){n}([^c]*)`, optionally followed by `c`: field `n` (from 0) of a text whose
+/// fields are separated by the byte `c` (NSG flow tuples: `^(?:[^,]*,){3}([^,]*),`). Each
+/// `[^c]*` can only stop at a `c`, so the pattern matches in exactly one way and needs no
+/// backtracking: the separators are found with `memchr` instead of one matcher step per item
+/// (and it holds on any UTF-8 text, see [`Extractor::find`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FieldOf {
+    sep: u8,
+    n: usize,
+    /// The pattern ends with `c`: the field must be followed by a separator.
+    then_sep: bool,
+}
+
+impl FieldOf {
+    /// The shape in the compiled items (after [`merge_fixed`]), if they have it.
+    fn detect(
+        start: bool,
+        end: bool,
+        items: &[Item],
+        group: Option<(usize, usize)>,
+    ) -> Option<FieldOf> {
+        if !start || end {
+            return None;
+        }
+        let Some(Item::Class {
+            set: run,
+            min: 0,
+            max: u32::MAX,
+            greedy: true,
+        }) = items.first()
+        else {
+            return None;
+        };
+        let sep = single(run.not())?;
+        let field = items.first()?;
+        let one = Item::one(Set::EMPTY.with(sep));
+        // n × (run, sep), the group around one run, and maybe one more sep.
+        let (g0, g1) = group?;
+        let then_sep = match items.get(g1..)? {
+            [] => false,
+            [last] if *last == one => true,
+            _ => return None,
+        };
+        let before_ok = g0 % 2 == 0
+            && items
+                .get(..g0)?
+                .chunks(2)
+                .all(|pair| matches!(pair, [r, c] if r == field && *c == one));
+        (before_ok && g1 == g0 + 1 && items.get(g0) == Some(field)).then_some(FieldOf {
+            sep,
+            n: g0 / 2,
+            then_sep,
+        })
+    }
+
+    fn find(self, text: &[u8]) -> Outcome {
+        let mut at = 0;
+        for _ in 0..self.n {
+            match text.get(at..).and_then(|t| memchr::memchr(self.sep, t)) {
+                Some(o) => at += o + 1,
+                None => return Outcome::NoMatch,
+            }
+        }
+        match text.get(at..).and_then(|t| memchr::memchr(self.sep, t)) {
+            Some(o) => Outcome::Match(at, at + o),
+            None if self.then_sep => Outcome::NoMatch,
+            None => Outcome::Match(at, text.len()),
+        }
+    }
 }
 
 enum Outcome {
@@ -336,6 +419,7 @@ impl Simple {
         let (items, group) = merge_fixed(items, group);
         let finder = memchr::memmem::Finder::new(&prefix).into_owned();
         let follow = follow_sets(&items);
+        let field = FieldOf::detect(start, end, &items, group);
         Some(Simple {
             start,
             end,
@@ -344,6 +428,7 @@ impl Simple {
             prefix,
             finder,
             follow,
+            field,
         })
     }
 
@@ -1029,6 +1114,77 @@ mod tests {
             assert!(Simple::parse(&p).is_some(), "{p:?} is not direct");
         }
     }
+
+    #[test]
+    fn one_field_of_a_separated_text_is_cut_with_memchr_as_the_regex_would() {
+        let field = |p: &str| Simple::parse(p).and_then(|s| s.field);
+        let of = |sep: u8, n: usize, then_sep: bool| Some(FieldOf { sep, n, then_sep });
+        // The NSG flow-tuple patterns of the tables, and other separators.
+        assert_eq!(field(r"^[^,]*,([^,]*),"), of(b',', 1, true));
+        assert_eq!(field(r"^[^,]*,[^,]*,([^,]*),"), of(b',', 2, true));
+        assert_eq!(field(r"^(?:[^,]*,){3}([^,]*),"), of(b',', 3, true));
+        assert_eq!(field(r"^(?:[^,]*,){8}([^,]*)"), of(b',', 8, false));
+        assert_eq!(field(r"^([^,]*)"), of(b',', 0, false));
+        assert_eq!(field(r"^(?:[^;]*;){2}([^;]*);"), of(b';', 2, true));
+        let nsg: Vec<String> = table_patterns()
+            .into_iter()
+            .filter(|p| p.starts_with("^[^,]*,") || p.starts_with("^(?:[^,]*,){"))
+            .collect();
+        assert!(nsg.len() >= 8, "{nsg:?}");
+        for p in &nsg {
+            assert!(field(p).is_some(), "{p:?} does not take the field path");
+        }
+        // Shapes that must keep the general matcher.
+        for p in NOT_FIELDS {
+            assert_eq!(field(p), None, "{p:?}");
+        }
+        // Results, on ASCII and non-ASCII texts, equal the regex crate's.
+        let texts = [
+            "",
+            ",",
+            ",,,,,,,,,,",
+            "a",
+            "a,b",
+            "a,b,",
+            "a,b,c",
+            "a;b;c;d;",
+            "1716454800,185.220.101.4,10.0.1.4,55960,3389,T,I,D,B,,,,",
+            "1716454800,185.220.101.4,10.0.1.4,55960,3389,T,I,D",
+            "h\u{f6}st,\u{e9}t\u{e9},\u{1f600},x\ny,z",
+            "\u{e9},\u{e9};\u{e9};\u{e9};\u{e9}",
+            "a\nb,c\r\nd,e",
+        ];
+        let patterns = [
+            r"^[^,]*,([^,]*),",
+            r"^[^,]*,[^,]*,([^,]*),",
+            r"^(?:[^,]*,){3}([^,]*),",
+            r"^(?:[^,]*,){8}([^,]*)",
+            r"^([^,]*)",
+            r"^(?:[^;]*;){2}([^;]*);",
+        ];
+        for p in patterns.iter().copied().chain(NOT_FIELDS.iter().copied()) {
+            let x = Extractor::new(p).expect("pattern compiles");
+            for t in texts {
+                assert_eq!(x.find(t), x.find_regex(t), "pattern {p:?} on {t:?}");
+            }
+        }
+    }
+
+    /// Near misses of [`FieldOf`]: each differs from the shape in one way.
+    const NOT_FIELDS: &[&str] = &[
+        r"(?:[^,]*,){2}([^,]*)",
+        r"^(?:[^,]*,){2}([^,]+)",
+        r"^(?:[^,]*,){2}([^,]*?)",
+        r"^(?:[^,]*,){2}([^,]*)$",
+        r"^(?:[^,]*,){2}([^;]*)",
+        r"^(?:[^,]*;){2}([^,]*)",
+        r"^(?:[^,]*,){2}([^,]*),,",
+        r"^(?:[^,]*,){2}[^,]*",
+        r"^[^,]*,[^,]*([^,]*)",
+        r"^[^,]+,([^,]*)",
+        r"^(?:[^,]*,){2}([^,]*),x",
+        r"^([^,]*,[^,]*)",
+    ];
 
     #[test]
     fn neighbouring_literals_are_one_item_and_keep_the_group_bounds() {
