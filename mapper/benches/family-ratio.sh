@@ -2,7 +2,8 @@
 # Instructions (callgrind) of `azlog-hub map --jobs 1` and of `parse_only` per family: each
 # fixture file's records repeated to about KB kilobytes, start-up (a run over an empty file)
 # subtracted on both sides. Shows which families keep the mix below parse-only (repeatable on a
-# shared machine, unlike time; instructions are not time: mapping runs at a lower IPC).
+# shared machine, unlike time; instructions are not time: mapping runs at a lower IPC). The
+# start-up differs by up to 0.2 M instructions between builds: compare builds by whole runs.
 # Usage: mapper/benches/family-ratio.sh [KB]   (default 400; needs valgrind; builds release
 # unless AZLOG_BENCH_SKIP_BUILD=1; AZLOG_BENCH_BIN_DIR=DIR takes azlog-hub and parse_only from DIR)
 set -euo pipefail
