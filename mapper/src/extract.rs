@@ -73,10 +73,9 @@ impl Extractor {
             // Exact on any UTF-8 text: an ASCII separator never occurs inside a multi-byte
             // character, and `[^c]` takes every other character.
             if let Some(field) = simple.field {
-                return match field.find(text.as_bytes()) {
-                    Outcome::Match(s, e) => text.get(s..e),
-                    Outcome::NoMatch | Outcome::GiveUp => None,
-                };
+                return field
+                    .find(text.as_bytes())
+                    .and_then(|(s, e)| text.get(s..e));
             }
             if all_ascii(text.as_bytes()) {
                 match simple.find(text.as_bytes()) {
@@ -257,17 +256,18 @@ impl FieldOf {
         if !start || end {
             return None;
         }
-        let Some(Item::Class {
-            set: run,
-            min: 0,
-            max: u32::MAX,
-            greedy: true,
-        }) = items.first()
+        let Some(
+            field @ Item::Class {
+                set: run,
+                min: 0,
+                max: u32::MAX,
+                greedy: true,
+            },
+        ) = items.first()
         else {
             return None;
         };
         let sep = single(run.not())?;
-        let field = items.first()?;
         let one = Item::one(Set::EMPTY.with(sep));
         // n × (run, sep), the group around one run, and maybe one more sep.
         let (g0, g1) = group?;
@@ -288,18 +288,16 @@ impl FieldOf {
         })
     }
 
-    fn find(self, text: &[u8]) -> Outcome {
+    /// The field's byte range, if the text has it (it never gives up).
+    fn find(self, text: &[u8]) -> Option<(usize, usize)> {
         let mut at = 0;
         for _ in 0..self.n {
-            match text.get(at..).and_then(|t| memchr::memchr(self.sep, t)) {
-                Some(o) => at += o + 1,
-                None => return Outcome::NoMatch,
-            }
+            at += memchr::memchr(self.sep, text.get(at..)?)? + 1;
         }
-        match text.get(at..).and_then(|t| memchr::memchr(self.sep, t)) {
-            Some(o) => Outcome::Match(at, at + o),
-            None if self.then_sep => Outcome::NoMatch,
-            None => Outcome::Match(at, text.len()),
+        match memchr::memchr(self.sep, text.get(at..)?) {
+            Some(o) => Some((at, at + o)),
+            None if self.then_sep => None,
+            None => Some((at, text.len())),
         }
     }
 }
