@@ -3,7 +3,7 @@
 
 Reads `azlog-hub map --format ecs` output grouped by input file from stdin (a line
 `#family <name>` starts each group; each record's `event.original` is kept) and writes at
-least MB mebibytes of records, one per line, to OUT, round after round:
+least MB mebibytes (a fraction is fine) of records, one per line, to OUT, round after round:
 
 - `mix` and `samples`: every record once, group after group;
 - `runs`: each family's records repeated 10 times in a row (runs of 10-60), the families in
@@ -40,7 +40,7 @@ def vary(line, rng):
 
 
 def main():
-    order, mb, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    order, mb, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     if order not in ("mix", "samples", "runs", "varied"):
         sys.exit("order must be mix, samples, runs or varied")
     groups = []
@@ -55,7 +55,7 @@ def main():
         sys.exit("no records")
     repeat = 10 if order in ("runs", "varied") else 1
     rng = random.Random(22)
-    want = mb * 1024 * 1024
+    want = int(mb * 1024 * 1024)
     written = 0
     with open(out, "w", encoding="utf-8") as fh:
         while written < want:

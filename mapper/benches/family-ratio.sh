@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kb="${1:-400}"
+mb=$(python3 -c "print($kb * 1000 / 1048576)")
 . scripts/map-bench-bins.sh
 work=.tools/bench/families
 mkdir -p "$work"
@@ -21,15 +22,8 @@ for f in tests/fixtures/records/*.json; do
   name=$(basename "$f" .json)
   data="$work/$name.ndjson"
   # The records as the mapper sees them (event.original), repeated to the size.
-  "$hub" map --format ecs "$f" 2>/dev/null | python3 -c '
-import json, sys
-recs = [json.loads(l)["event"]["original"] for l in sys.stdin if l.strip()]
-out, size, want = [], 0, int(sys.argv[2]) * 1000
-while recs and size < want:
-    for r in recs:
-        out.append(r)
-        size += len(r) + 1
-open(sys.argv[1], "w").write("\n".join(out) + "\n")' "$data" "$kb"
+  { echo "#family $f"; "$hub" map --format ecs "$f" 2>/dev/null; } |
+    python3 scripts/bench_records.py mix "$mb" "$data"
   m=$(ir "$hub" map --jobs 1 --no-original "$data")
   p=$(ir "$parse" "$data")
   echo "$name $((m - m0)) $((p - p0))"
